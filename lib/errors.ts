@@ -1,0 +1,41 @@
+/**
+ * Errors meant for the person running the notebook or command: they name the path
+ * and the problem, so callers print `message` instead of a TensorFlow stack trace.
+ */
+export class UserFacingError extends Error {
+  constructor(message: string, readonly path?: string) {
+    super(path ? `${path}: ${message}` : message);
+    this.name = 'UserFacingError';
+  }
+}
+
+/** A data folder that cannot be used (missing, empty, a single class...). */
+export class DatasetError extends UserFacingError {
+  constructor(message: string, path?: string) {
+    super(message, path);
+    this.name = 'DatasetError';
+  }
+}
+
+/** One image file that cannot be decoded; long runs skip it and list it. */
+export class ImageDecodeError extends UserFacingError {
+  constructor(message: string, path: string) {
+    super(message, path);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+/** Missing, damaged or unexpected model weights or saved models. */
+export class ModelFileError extends UserFacingError {
+  constructor(message: string, path?: string) {
+    super(message, path);
+    this.name = 'ModelFileError';
+  }
+}
+
+/** Wraps any error into one line for the terminal: user errors as they are, others with their message only. */
+export function describeError(error: unknown): string {
+  if (error instanceof UserFacingError) return error.message;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
