@@ -1,0 +1,111 @@
+import * as path from 'path';
+
+/** The project root (lib/ sits one level below it), so paths work from notebooks, scripts and tests alike. */
+export const projectRoot = path.resolve(__dirname, '..');
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type EngineName = 'onnxruntime' | 'tfjs';
+
+/**
+ * Every setting of a run, with the article's values as defaults.
+ * Notebooks call `loadConfig({ ...overrides })` in one cell; environment variables
+ * (CXR_DATA_DIR, CXR_SUBSET_PER_CLASS, TF_BACKEND, FEATURE_ENGINE, ...) override defaults for headless runs.
+ */
+export interface Config {
+  /** Folder with one sub-folder per class (COVID/, NORMAL/). */
+  dataDir: string;
+  /** Use at most this many images per class (0 = all); picked with `seed`. CI uses a few dozen. */
+  subsetPerClass: number;
+  /** Seed for the subset, the split, weight initialisation and shuffling. */
+  seed: number;
+  /** Fraction of all images kept for testing: 895 / 2,484 gives the article's 895 test images. */
+  testFraction: number;
+  /** Fraction of the remaining training images held out for validation (early stopping, LR reduction). */
+  validationFraction: number;
+  /** Image side fed to ResNet50. */
+  imageSize: number;
+
+  /** Forced tfjs backend, or undefined for the first that loads (tensorflow-gpu, tensorflow, wasm, cpu). */
+  backend?: BackendName;
+  /** Forced feature engine, or undefined for the fastest available. */
+  engine?: EngineName;
+  /** Images per forward pass of the frozen backbone. */
+  featureBatchSize: number;
+
+  /** Hidden fully connected layers of the new head; a final Dense(2, softmax) follows. */
+  headHiddenUnits: number[];
+  optimizer: 'sgd' | 'momentum' | 'adam';
+  learningRate: number;
+  /** Momentum for optimizer 'momentum'. */
+  momentum: number;
+  batchSize: number;
+  epochs: number;
+  earlyStopping: { monitor: 'val_loss'; minDelta: number; patience: number; restoreBestWeights: boolean };
+  reduceLearningRate: { monitor: 'val_loss'; factor: number; patience: number; minLearningRate: number };
+
+  /** Where data products (weights, feature cache) and run outputs go. */
+  weightsDir: string;
+  cacheDir: string;
+  outputsDir: string;
+}
+
+export const articleDefaults: Config = {
+  dataDir: path.resolve(projectRoot, '..', 'shared', 'cxr'),
+  subsetPerClass: 0,
+  seed: 42,
+  testFraction: 895 / 2484,
+  validationFraction: 0.1,
+  imageSize: 224,
+
+  backend: undefined,
+  engine: undefined,
+  featureBatchSize: 8,
+
+  headHiddenUnits: [512, 512],
+  optimizer: 'sgd',
+  learningRate: 1e-4,
+  momentum: 0.9,
+  batchSize: 64,
+  epochs: 3,
+  earlyStopping: { monitor: 'val_loss', minDelta: 0, patience: 0, restoreBestWeights: false },
+  reduceLearningRate: { monitor: 'val_loss', factor: 0.1, patience: 0, minLearningRate: 0 },
+
+  weightsDir: path.join(projectRoot, 'data', 'weights'),
+  cacheDir: path.join(projectRoot, 'data', 'cache'),
+  outputsDir: path.join(projectRoot, 'outputs'),
+};
+
+export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLearningRate'>> & {
+  earlyStopping?: Partial<Config['earlyStopping']>;
+  reduceLearningRate?: Partial<Config['reduceLearningRate']>;
+};
+
+function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
+  const overrides: ConfigOverrides = {};
+  if (env.CXR_DATA_DIR) overrides.dataDir = path.resolve(env.CXR_DATA_DIR);
+  if (env.CXR_SUBSET_PER_CLASS) overrides.subsetPerClass = Number(env.CXR_SUBSET_PER_CLASS);
+  if (env.CXR_OUTPUTS_DIR) overrides.outputsDir = path.resolve(env.CXR_OUTPUTS_DIR);
+  if (env.TF_BACKEND) overrides.backend = env.TF_BACKEND as BackendName;
+  if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
+  if (env.CXR_EPOCHS) overrides.epochs = Number(env.CXR_EPOCHS);
+  return overrides;
+}
+
+/** Defaults, then environment variables, then the notebook's own overrides. */
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const layers = [fromEnvironment(env), overrides];
+  let config: Config = { ...articleDefaults };
+  for (const layer of layers) {
+    config = {
+      ...config,
+      ...stripUndefined(layer),
+      earlyStopping: { ...config.earlyStopping, ...stripUndefined(layer.earlyStopping ?? {}) },
+      reduceLearningRate: { ...config.reduceLearningRate, ...stripUndefined(layer.reduceLearningRate ?? {}) },
+    } as Config;
+  }
+  return config;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
