@@ -1,0 +1,62 @@
+/**
+ * Picks the tfjs backend: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (both optional
+ * dependencies: their install downloads libtensorflow, which fails offline), then wasm, then the
+ * pure-JS cpu backend. The first that loads is used and logged; config.backend or TF_BACKEND forces one.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendName } from './config';
+import { UserFacingError } from './errors';
+
+export const backendOrder: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** The tfjs backend that each of our names registers. */
+const tfjsBackendName: Record<BackendName, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+let chosen: BackendName | undefined;
+
+async function tryBackend(name: BackendName): Promise<string | undefined> {
+  try {
+    if (name === 'tensorflow-gpu') require('@tensorflow/tfjs-node-gpu');
+    else if (name === 'tensorflow') require('@tensorflow/tfjs-node');
+    else if (name === 'wasm') require('@tensorflow/tfjs-backend-wasm');
+    const ok = await tf.setBackend(tfjsBackendName[name]);
+    if (!ok) return 'tf.setBackend returned false';
+    await tf.ready();
+    return undefined;
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    return message.split('\n')[0];
+  }
+}
+
+/**
+ * Initialises tfjs once per process and returns the backend in use.
+ * Calling it again returns the same backend (switching mid-process would strand tensors).
+ */
+export async function initBackend(preferred?: BackendName, log: (line: string) => void = console.log): Promise<BackendName> {
+  if (chosen && (!preferred || preferred === chosen)) return chosen;
+  if (preferred && !backendOrder.includes(preferred)) {
+    throw new UserFacingError(`unknown tfjs backend "${preferred}"; choose one of ${backendOrder.join(', ')}`);
+  }
+  const candidates = preferred ? [preferred] : backendOrder;
+  const failures: string[] = [];
+  for (const name of candidates) {
+    const failure = await tryBackend(name);
+    if (!failure) {
+      chosen = name;
+      log(`tfjs backend: ${name}${failures.length ? ` (unavailable: ${failures.join('; ')})` : ''}`);
+      return name;
+    }
+    failures.push(`${name}: ${failure}`);
+  }
+  throw new UserFacingError(`no tfjs backend could be loaded (${failures.join('; ')})`);
+}
+
+export function currentBackend(): BackendName | undefined {
+  return chosen;
+}
