@@ -4,7 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convMapShape, featureLength, loadBackbone } from './backbone';
-import type { EngineName } from './config';
+import { initBackend } from './backend';
+import type { BackendName, EngineName } from './config';
+import { UserFacingError } from './errors';
+import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from './onnxEngine';
 import { WeightsPaths } from './weights';
 
 export interface FeatureEngine {
@@ -57,4 +60,42 @@ export class TfjsFeatureEngine implements FeatureEngine {
   async dispose(): Promise<void> {
     this.backbone.dispose();
   }
+}
+
+export interface CreateFeatureEngineOptions {
+  /** Forced engine; undefined picks the fastest available (onnxruntime, else tfjs). */
+  engine?: EngineName;
+  /** ONNX Runtime intra-op threads; default all cores. */
+  threads?: number;
+  /** tfjs backend when tfjs is used; default the first that loads (see backend.ts). */
+  backend?: BackendName;
+  log?: (line: string) => void;
+}
+
+/**
+ * Opens the feature engine and logs which one, e.g. "feature engine: onnxruntime (cpu, 2 threads)".
+ * Without a forced engine, ONNX Runtime is tried first; if it cannot load, tfjs is used with one
+ * log line saying why. A forced engine that fails throws.
+ */
+export async function createFeatureEngine(paths: WeightsPaths, options: CreateFeatureEngineOptions = {}): Promise<FeatureEngine> {
+  const log = options.log ?? console.log;
+  if (options.engine !== undefined && options.engine !== 'onnxruntime' && options.engine !== 'tfjs') {
+    throw new UserFacingError(`unknown feature engine "${String(options.engine)}"; choose onnxruntime or tfjs`);
+  }
+  let engine: FeatureEngine | undefined;
+  if (options.engine !== 'tfjs') {
+    try {
+      engine = await OnnxFeatureEngine.create(paths, { threads: options.threads, log });
+    } catch (error) {
+      // Only a missing or broken runtime falls back; damaged weights are reported as they are.
+      if (options.engine === 'onnxruntime' || !(error instanceof OnnxRuntimeUnavailableError)) throw error;
+      log(`feature engine: ${error.message}; falling back to tfjs`);
+    }
+  }
+  if (!engine) {
+    await initBackend(options.backend, log);
+    engine = await TfjsFeatureEngine.create(paths);
+  }
+  log(`feature engine: ${engine.description}`);
+  return engine;
 }
