@@ -1,0 +1,327 @@
+/**
+ * Benchmark of the frozen-backbone feature extraction (`npm run bench`):
+ *   - decode + preprocess alone (sharp, the pipeline's concurrency),
+ *   - the tfjs backbone on wasm (and on the pure-JS cpu backend, 1 image only: about 10 s an image),
+ *   - ONNX Runtime at 1 thread and at all threads, for several batch sizes,
+ *   - end to end: pooled features of every image in the data folder, decoding overlapped with
+ *     ONNX Runtime inference, in a child process so its peak RSS is its own.
+ * Each figure is the median images/s of several timed runs after one untimed warm-up run.
+ * Prints a table and writes it as JSON to outputs/bench/.
+ *
+ *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
+ *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
+ *
+ * The numbers are only meaningful on an otherwise idle machine: the load average before and
+ * after is recorded, and a warning printed when other work was running.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { writeJsonAtomic } from '../lib/atomic';
+import { initBackend } from '../lib/backend';
+import { featureLength } from '../lib/backbone';
+import { articleDefaults } from '../lib/config';
+import { TfjsFeatureEngine } from '../lib/engine';
+import { describeError } from '../lib/errors';
+import { preprocessedBatches } from '../lib/featurePipeline';
+import { OnnxFeatureEngine } from '../lib/onnxEngine';
+import { ensureWeights, WeightsPaths } from '../lib/weights';
+
+interface Options {
+  batchSize: number;
+  batchSizes: number[];
+  runs: number;
+  images: number;
+  dataDir: string;
+  cpu: boolean;
+  tfjs: boolean;
+  e2e: boolean;
+  e2eLimit: number;
+  /** Batches decoded ahead in the end-to-end run (0: no overlap, for comparison). */
+  prefetch: number;
+  /** Internal: run only the end-to-end measurement and print its result as JSON. */
+  e2eChild: boolean;
+}
+
+interface Row {
+  what: string;
+  batchSize: number | null;
+  threads: number | null;
+  images: number;
+  runs: number;
+  imagesPerSecond: number;
+  /** Every timed run, images/s. */
+  samples: number[];
+  note?: string;
+  peakRssMiB?: number;
+  seconds?: number;
+}
+
+const imageValues = 224 * 224 * 3;
+
+function parseArguments(argv: string[]): Options {
+  const options: Options = {
+    batchSize: 8,
+    batchSizes: [1, 4, 8, 16],
+    runs: 5,
+    images: 32,
+    dataDir: articleDefaults.dataDir,
+    cpu: true,
+    tfjs: true,
+    e2e: true,
+    e2eLimit: 0,
+    prefetch: 2,
+    e2eChild: false,
+  };
+  const positiveInteger = (flag: string, value: string | undefined): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
+    return number;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    switch (flag) {
+      case '--batch-size': options.batchSize = positiveInteger(flag, value); i++; break;
+      case '--batch-sizes': options.batchSizes = (value ?? '').split(',').map((part) => positiveInteger(flag, part)); i++; break;
+      case '--runs': options.runs = positiveInteger(flag, value); i++; break;
+      case '--images': options.images = positiveInteger(flag, value); i++; break;
+      case '--data': options.dataDir = path.resolve(value ?? ''); i++; break;
+      case '--e2e-limit': options.e2eLimit = positiveInteger(flag, value); i++; break;
+      case '--prefetch': options.prefetch = Number(value); i++; break;
+      case '--no-cpu': options.cpu = false; break;
+      case '--no-tfjs': options.tfjs = false; options.cpu = false; break;
+      case '--no-e2e': options.e2e = false; break;
+      case '--e2e-child': options.e2eChild = true; break;
+      default: throw new Error(`unknown option ${flag}; see the top of scripts/bench.ts`);
+    }
+  }
+  return options;
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
+}
+
+/** Every PNG/JPEG of each class folder, sorted, so runs compare like with like. */
+function listImages(dataDir: string): string[] {
+  if (!fs.existsSync(dataDir)) throw new Error(`${dataDir}: data folder not found (set --data)`);
+  return fs
+    .readdirSync(dataDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((entry) =>
+      fs.readdirSync(path.join(dataDir, entry.name)).filter((name) => /\.(png|jpe?g)$/i.test(name)).sort().map((name) => path.join(dataDir, entry.name, name)),
+    );
+}
+
+/** One untimed warm-up, then `runs` timed runs of `work`, which processes `images` images. */
+async function measure(label: string, images: number, runs: number, work: () => Promise<void>): Promise<{ imagesPerSecond: number; samples: number[] }> {
+  await work();
+  const samples: number[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const started = process.hrtime.bigint();
+    await work();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    samples.push(images / seconds);
+    progress(`${label}: run ${run}/${runs}: ${(images / seconds).toFixed(1)} images/s`);
+  }
+  return { imagesPerSecond: median(samples), samples };
+}
+
+/** Decodes `files` into one input array (for the inference-only measurements). */
+async function decodeAll(files: string[]): Promise<Float32Array> {
+  const input = new Float32Array(files.length * imageValues);
+  let row = 0;
+  for await (const batch of preprocessedBatches(files, { batchSize: 16 })) {
+    if (batch.skipped.length) throw new Error(`cannot read ${batch.skipped.map((entry) => `${entry.file} (${entry.reason})`).join(', ')}`);
+    input.set(batch.input, row * imageValues);
+    row += batch.count;
+  }
+  return input;
+}
+
+/** Runs `engine` over `count` images of `input` in batches of `batchSize`. */
+async function forwardAll(engine: { pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> }, input: Float32Array, count: number, batchSize: number): Promise<void> {
+  for (let start = 0; start < count; start += batchSize) {
+    const size = Math.min(batchSize, count - start);
+    await engine.pooledFeatures(input.subarray(start * imageValues, (start + size) * imageValues), size);
+  }
+}
+
+async function benchDecode(files: string[], options: Options): Promise<Row> {
+  const result = await measure(`decode+preprocess (batch ${options.batchSize})`, files.length, options.runs, async () => {
+    for await (const batch of preprocessedBatches(files, { batchSize: options.batchSize })) void batch;
+  });
+  return { what: 'decode + preprocess (sharp, pipeline)', batchSize: options.batchSize, threads: null, images: files.length, runs: options.runs, ...result };
+}
+
+async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number, options: Options): Promise<Row[]> {
+  const rows: Row[] = [];
+  await initBackend('wasm', progress);
+  const wasmImages = Math.min(count, 8);
+  const wasmRuns = Math.min(options.runs, 3); // about 3 s a run
+  const wasmBatch = Math.min(options.batchSize, wasmImages);
+  let engine = await TfjsFeatureEngine.create(paths);
+  const wasm = await measure(`tfjs wasm (batch ${wasmBatch})`, wasmImages, wasmRuns, () => forwardAll(engine, input, wasmImages, wasmBatch));
+  await engine.dispose();
+  rows.push({ what: 'tfjs backbone, wasm backend (SIMD, 1 thread)', batchSize: wasmBatch, threads: 1, images: wasmImages, runs: wasmRuns, ...wasm });
+
+  if (options.cpu) {
+    // The pure-JS backend is about 10 s an image: 1 image, no warm-up beyond model loading, one run.
+    await tf.setBackend('cpu');
+    engine = await TfjsFeatureEngine.create(paths);
+    progress('tfjs cpu backend: 1 image (about 10 s)...');
+    const started = process.hrtime.bigint();
+    await forwardAll(engine, input, 1, 1);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    await engine.dispose();
+    await tf.setBackend('wasm');
+    rows.push({
+      what: 'tfjs backbone, cpu backend (pure JS)', batchSize: 1, threads: 1, images: 1, runs: 1,
+      imagesPerSecond: 1 / seconds, samples: [1 / seconds], note: '1 image, 1 run, no warm-up (too slow for more)',
+    });
+  }
+  return rows;
+}
+
+async function benchOnnx(paths: WeightsPaths, input: Float32Array, count: number, options: Options): Promise<Row[]> {
+  const rows: Row[] = [];
+  const threadCounts = [...new Set([1, os.cpus().length])];
+  for (const threads of threadCounts) {
+    const engine = await OnnxFeatureEngine.create(paths, { threads, log: progress });
+    for (const batchSize of options.batchSizes) {
+      // Whole batches only, so every batch size does the same kind of work.
+      const images = Math.max(batchSize, Math.floor(count / batchSize) * batchSize);
+      if (images > count) continue;
+      const result = await measure(`onnxruntime ${threads} thread(s), batch ${batchSize}`, images, options.runs, () => forwardAll(engine, input, images, batchSize));
+      rows.push({ what: `onnxruntime cpu, ${threads} thread${threads > 1 ? 's' : ''}`, batchSize, threads, images, runs: options.runs, ...result });
+    }
+    await engine.dispose();
+  }
+  return rows;
+}
+
+/** Pooled features of every image: decode overlapped with inference, as the feature cache does it. */
+async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number, prefetch: number): Promise<Row> {
+  const engine = await OnnxFeatureEngine.create(paths, { log: progress });
+  const features = new Float32Array(files.length * featureLength);
+  let done = 0;
+  let skipped = 0;
+  let lastReport = Date.now();
+  const started = process.hrtime.bigint();
+  for await (const batch of preprocessedBatches(files, { batchSize, prefetch })) {
+    skipped += batch.skipped.length;
+    if (batch.count > 0) features.set(await engine.pooledFeatures(batch.input, batch.count), done * featureLength);
+    done += batch.count;
+    if (Date.now() - lastReport > 5000) {
+      lastReport = Date.now();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      progress(`end to end: ${done + skipped}/${files.length} images, ${(done / seconds).toFixed(1)} images/s`);
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await engine.dispose();
+  return {
+    what: `end to end: pooled features, ${engine.description}, ${prefetch > 0 ? `decode overlapped (prefetch ${prefetch})` : 'decode not overlapped'}`,
+    batchSize, threads: engine.threads, images: done, runs: 1,
+    imagesPerSecond: done / seconds, samples: [done / seconds], seconds,
+    peakRssMiB: peakRssMiB(),
+    note: `one run, session start excluded${skipped ? `, ${skipped} unreadable images skipped` : ''}`,
+  };
+}
+
+/** Runs the end-to-end measurement in a fresh process: its peak RSS is then its own. */
+function endToEndInChild(options: Options): Promise<Row> {
+  const argv = ['--e2e-child', '--batch-size', String(options.batchSize), '--prefetch', String(options.prefetch), '--data', options.dataDir];
+  if (options.e2eLimit) argv.push('--e2e-limit', String(options.e2eLimit));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`end-to-end child exited with ${code}`));
+      try {
+        resolve(JSON.parse(output.trim().split('\n').pop()!) as Row);
+      } catch {
+        reject(new Error(`end-to-end child printed no result: ${output.slice(-500)}`));
+      }
+    });
+  });
+}
+
+function formatTable(rows: Row[]): string {
+  const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'note'];
+  const lines = rows.map((row) => [
+    row.what, row.batchSize ?? '-', row.threads ?? '-', row.images, row.runs, row.imagesPerSecond.toFixed(row.imagesPerSecond < 1 ? 3 : 1),
+    row.peakRssMiB ? `${row.peakRssMiB.toFixed(0)} MiB` : '', row.note ?? '',
+  ].map(String));
+  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));
+  const format = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`;
+  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const options = parseArguments(process.argv.slice(2));
+  const paths = await ensureWeights(articleDefaults.weightsDir, progress);
+  let files = listImages(options.dataDir);
+  if (options.e2eLimit) files = files.slice(0, options.e2eLimit);
+
+  if (options.e2eChild) {
+    process.stdout.write(`${JSON.stringify(await endToEnd(paths, files, options.batchSize, options.prefetch))}\n`);
+    return;
+  }
+
+  const loadBefore = os.loadavg();
+  progress(`${files.length} images in ${options.dataDir}; ${os.cpus().length} cores (${os.cpus()[0]?.model}); load average ${loadBefore.map((load) => load.toFixed(2)).join(' ')}`);
+  if (loadBefore[0] > 0.5) progress('warning: the machine is busy with other work; figures will be low and noisy');
+  const sample = files.slice(0, Math.min(options.images, files.length));
+  if (sample.length === 0) throw new Error(`${options.dataDir}: no images found`);
+
+  const rows: Row[] = [];
+  rows.push(await benchDecode(sample, options));
+  const input = await decodeAll(sample);
+  if (options.tfjs) rows.push(...(await benchTfjs(paths, input, sample.length, options)));
+  rows.push(...(await benchOnnx(paths, input, sample.length, options)));
+  if (options.e2e) rows.push(await endToEndInChild(options));
+
+  const fastest = rows
+    .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime'))
+    .sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
+  const loadAfter = os.loadavg();
+  const table = formatTable(rows);
+  console.log(`\n${table}\n`);
+  if (fastest) console.log(`Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} (${fastest.imagesPerSecond.toFixed(1)} images/s).`);
+  console.log(`Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min).`);
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: os.totalmem() / 2 ** 30, node: process.version },
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: loadAfter,
+    options: { ...options, e2eChild: undefined },
+    fastestOnnxBatchSize: fastest?.batchSize ?? null,
+    rows,
+  };
+  const reportPath = path.join(articleDefaults.outputsDir, 'bench', `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+  await writeJsonAtomic(reportPath, report);
+  console.log(`Written to ${reportPath}`);
+}
+
+main().catch((error) => {
+  console.error(`bench: ${describeError(error)}`);
+  process.exit(1);
+});
