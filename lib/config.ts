@@ -1,7 +1,11 @@
+import * as fs from 'fs';
 import * as path from 'path';
 
-/** The project root (lib/ sits one level below it), so paths work from notebooks, scripts and tests alike. */
-export const projectRoot = path.resolve(__dirname, '..');
+/**
+ * The project root (lib/ sits one level below it), so paths work from notebooks, scripts and tests
+ * alike. realpath: notebooks reach lib/ through the notebooks/lib symlink.
+ */
+export const projectRoot = path.resolve(fs.realpathSync(__dirname), '..');
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type EngineName = 'onnxruntime' | 'tfjs';
@@ -125,4 +129,21 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Where a run's products go, all under config.outputsDir. */
+export function outputPaths(config: Pick<Config, 'outputsDir'>) {
+  const folder = config.outputsDir;
+  return {
+    folder,
+    split: path.join(folder, 'split.json'),
+    leakage: path.join(folder, 'leakage.json'),
+    model: path.join(folder, 'model'),
+    training: path.join(folder, 'training.json'),
+    metrics: path.join(folder, 'metrics.json'),
+    predictions: path.join(folder, 'test-predictions.json'),
+    report: path.join(folder, 'report.html'),
+    figures: path.join(folder, 'figures'),
+    notebooks: path.join(folder, 'notebooks'),
+  };
 }

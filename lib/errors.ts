@@ -7,6 +7,14 @@ export class UserFacingError extends Error {
     super(path ? `${path}: ${message}` : message);
     this.name = 'UserFacingError';
   }
+
+  // The message says it all: notebooks and terminals show it without a stack trace.
+  get stack(): string {
+    return `${this.name}: ${this.message}`;
+  }
+  set stack(_value: string) {
+    // Error's constructor assigns a stack; ignore it.
+  }
 }
 
 /** A data folder that cannot be used (missing, empty, a single class...). */

@@ -65,10 +65,3 @@ export function caffePreprocess(rgb: Uint8Array, output = new Float32Array(rgb.l
   }
   return output;
 }
-
-/** Encodes RGB bytes as PNG (for notebooks and reports). */
-export function rgbToPng(image: RgbImage): Promise<Buffer> {
-  return sharp(Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.length), {
-    raw: { width: image.width, height: image.height, channels: 3 },
-  }).png().toBuffer();
-}
