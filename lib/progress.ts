@@ -13,8 +13,10 @@ const barWidth = 30;
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
-  if (seconds < 60) return `${seconds.toFixed(0)}s`;
-  return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  // Round once, then split: rounding the seconds part alone gave "60s" and "1m60s" for 59.6 and 119.7.
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole}s`;
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
 export function describeProgress(label: string, done: number, total: number, elapsedSeconds: number, note?: string): string {
