@@ -6,14 +6,8 @@ export class UserFacingError extends Error {
   constructor(message: string, readonly path?: string) {
     super(path ? `${path}: ${message}` : message);
     this.name = 'UserFacingError';
-  }
-
-  // The message says it all: notebooks and terminals show it without a stack trace.
-  get stack(): string {
-    return `${this.name}: ${this.message}`;
-  }
-  set stack(_value: string) {
-    // Error's constructor assigns a stack; ignore it.
+    // The message says it all: notebooks and terminals show it without a stack trace.
+    Object.defineProperty(this, 'stack', { get: () => `${this.name}: ${this.message}`, configurable: true });
   }
 }
 

@@ -94,6 +94,7 @@ export async function extractFeatures(files: string[], options: ExtractionOption
 }
 
 export interface SplitFeatures {
+  classNames: string[];
   sets: Record<SplitName, FeatureSet & { images: LabelledImage[] }>;
   skipped: SkippedImage[];
   computed: number;
@@ -119,5 +120,5 @@ export async function featuresForSplit(split: DatasetSplit, options: ExtractionO
     rows[name].forEach((row, index) => matrix.set(row, index * featureLength));
     sets[name].features = matrix;
   }
-  return { sets, skipped: result.skipped, computed: result.computed, reused: result.reused, engines: result.engines, seconds: result.seconds };
+  return { classNames: split.classNames, sets, skipped: result.skipped, computed: result.computed, reused: result.reused, engines: result.engines, seconds: result.seconds };
 }
