@@ -47,7 +47,8 @@ export class EarlyStoppingWithRestore extends tf.Callback {
 
   async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
     const current = monitored(logs, this.options.monitor);
-    if (current - this.options.minDelta < this.best) {
+    // Keras (mode min): an improvement is current + min_delta < best, i.e. better by more than minDelta.
+    if (current < this.best - this.options.minDelta) {
       this.best = current;
       this.bestEpoch = epoch;
       this.wait = 0;
