@@ -67,14 +67,16 @@ export class FeatureCache {
   /** Appends finished features; each call is one write, flushed before returning. */
   add(records: { hash: string; features: Float32Array }[], engine: EngineName): void {
     if (records.length === 0) return;
+    // Checked before anything is kept, so memory and file always hold the same records.
+    for (const { features } of records) {
+      if (features.length !== featureLength) throw new Error(`expected ${featureLength} features, got ${features.length}`);
+    }
     const buffer = Buffer.alloc(records.length * recordBytes);
     records.forEach(({ hash, features }, index) => {
-      if (features.length !== featureLength) throw new Error(`expected ${featureLength} features, got ${features.length}`);
       const offset = index * recordBytes;
       Buffer.from(hash, 'hex').copy(buffer, offset);
       buffer[offset + hashBytes] = engineCodes.indexOf(engine);
       Buffer.from(features.buffer, features.byteOffset, features.byteLength).copy(buffer, offset + headerBytes);
-      this.entries.set(hash, { features: features.slice(), engine });
     });
     const handle = fs.openSync(this.filePath, 'a');
     try {
@@ -83,5 +85,6 @@ export class FeatureCache {
     } finally {
       fs.closeSync(handle);
     }
+    for (const { hash, features } of records) this.entries.set(hash, { features: features.slice(), engine });
   }
 }
