@@ -1,0 +1,135 @@
+/**
+ * `npm run predict -- <image or folder>... [--model outputs/model] [--engine onnxruntime|tfjs]`
+ *
+ * Prints one JSON line per image on stdout:
+ *   {"file":"x.png","probabilities":{"COVID":0.93,"NORMAL":0.07},"predicted":"COVID","threshold":0.42}
+ * ("threshold" only when the model was saved with one; "predicted" then uses it, else argmax).
+ * Folders are searched recursively for PNG/JPEG files, with a progress bar on stderr. A file that
+ * cannot be read is named on stderr with the reason, the rest go on, and the skipped files are
+ * listed at the end. Exit code 0 when at least one image was predicted, else 1.
+ */
+import * as fs from 'fs';
+import { featureLength } from '../lib/backbone';
+import { UserFacingError } from '../lib/errors';
+import { preprocessedBatches } from '../lib/featurePipeline';
+import { createProgress } from '../lib/progress';
+import { predictHead } from '../lib/train';
+import {
+  checkWeightsMatch,
+  CommandSpec,
+  commonFlags,
+  configFromArgs,
+  decide,
+  displayPath,
+  imagesInFolder,
+  main,
+  modelFolderFromArgs,
+  note,
+  openEngine,
+  openModel,
+  printResult,
+  probabilitiesByName,
+  readCheckedModelInfo,
+  skippedSummary,
+} from './cli';
+
+const spec: CommandSpec = {
+  name: 'predict',
+  summary: 'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, predicted class).',
+  positionals: { label: '<image or folder>...', min: 1, max: Infinity },
+  flags: commonFlags,
+};
+
+interface Inputs {
+  files: string[];
+  /** Paths given that do not exist: skipped like unreadable images. */
+  missing: string[];
+  hasFolder: boolean;
+}
+
+function collectInputs(paths: string[]): Inputs {
+  const inputs: Inputs = { files: [], missing: [], hasFolder: false };
+  const seen = new Set<string>();
+  const add = (file: string) => {
+    if (!seen.has(file)) {
+      seen.add(file);
+      inputs.files.push(file);
+    }
+  };
+  for (const given of paths) {
+    let stats: fs.Stats;
+    try {
+      stats = fs.statSync(given);
+    } catch {
+      inputs.missing.push(given);
+      continue;
+    }
+    if (stats.isDirectory()) {
+      inputs.hasFolder = true;
+      const found = imagesInFolder(given);
+      if (found.length === 0) note(`no PNG or JPEG images in folder ${given}`);
+      found.forEach(add);
+    } else {
+      add(given); // named explicitly: tried whatever its extension, the decoder says if it is no image
+    }
+  }
+  return inputs;
+}
+
+main(spec, async (args) => {
+  const config = configFromArgs(args);
+  const modelFolder = modelFolderFromArgs(args, config);
+  const info = readCheckedModelInfo(modelFolder);
+  const inputs = collectInputs(args.positionals);
+  const skipped: { file: string; reason: string }[] = [];
+  for (const file of inputs.missing) {
+    note(`skipped ${file}: not found`);
+    skipped.push({ file, reason: 'not found' });
+  }
+  if (inputs.files.length === 0) {
+    throw new UserFacingError(inputs.missing.length ? `nothing to predict: ${skippedSummary(skipped, false)}` : `no PNG or JPEG images found in ${args.positionals.join(', ')}`);
+  }
+
+  const model = await openModel(modelFolder, config, info);
+  const { weights, engine } = await openEngine(config);
+  checkWeightsMatch(model, weights);
+  const threshold = info.classNames.length === 2 ? info.threshold : undefined;
+  const progress = createProgress('predict', inputs.files.length, { quiet: !inputs.hasFolder });
+  let predicted = 0;
+  let done = 0;
+  let unreadable = 0;
+  try {
+    for await (const batch of preprocessedBatches(inputs.files, { batchSize: config.featureBatchSize, imageSize: config.imageSize })) {
+      for (const failure of batch.skipped) {
+        note(`skipped ${failure.file}: ${failure.reason}`);
+        skipped.push(failure);
+      }
+      if (batch.count > 0) {
+        const pooled = await engine.pooledFeatures(batch.input, batch.count);
+        if (pooled.length !== batch.count * featureLength) throw new Error(`the engine returned ${pooled.length} features for ${batch.count} images`);
+        predictHead(model.head, pooled).forEach((probabilities, row) => {
+          const line: Record<string, unknown> = {
+            file: batch.files[row],
+            probabilities: probabilitiesByName(probabilities, info.classNames),
+            predicted: info.classNames[decide(probabilities, info, threshold)],
+          };
+          if (threshold !== undefined) line.threshold = threshold;
+          printResult(JSON.stringify(line));
+        });
+        predicted += batch.count;
+      }
+      done += batch.count + batch.skipped.length;
+      unreadable += batch.skipped.length;
+      // The last batch is drawn by finish(), so a log shows the final line once.
+      if (done < inputs.files.length) progress.update(done, unreadable ? `${unreadable} skipped` : undefined);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  progress.finish(unreadable ? `${unreadable} skipped` : undefined);
+
+  if (skipped.length) note(skippedSummary(skipped, false));
+  if (predicted === 0) throw new UserFacingError(`no image could be read (${skipped.length} skipped)`);
+  if (inputs.files.length + inputs.missing.length > 1) note(`predicted ${predicted} image${predicted === 1 ? '' : 's'} with ${displayPath(modelFolder)}`);
+  return 0;
+});
