@@ -1,0 +1,101 @@
+/**
+ * `npm run explain -- <image> [--out file.png] [--model outputs/model] [--class COVID|NORMAL]`
+ *
+ * Grad-CAM as in the article: the frozen backbone's conv5_block3_out map (from the feature engine),
+ * the gradient of the class score through the trained head (tfjs, lib/gradcam.ts), the JET heatmap
+ * laid over the 224x224 image the model saw. Written as PNG (default
+ * outputs/explain/<image name>-gradcam.png); prints the path and the class probabilities.
+ * The class explained is the predicted one unless --class names another.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomicSync } from '../lib/atomic';
+import { convMapShape } from '../lib/backbone';
+import { rgbToPng } from '../lib/charts';
+import { UserFacingError } from '../lib/errors';
+import { gradCam, overlayHeatmap } from '../lib/gradcam';
+import { caffePreprocess, loadImageRgb } from '../lib/images';
+import {
+  checkWeightsMatch,
+  CommandSpec,
+  commonFlags,
+  configFromArgs,
+  decide,
+  displayPath,
+  main,
+  matchClass,
+  modelFolderFromArgs,
+  openEngine,
+  openModel,
+  printResult,
+  readCheckedModelInfo,
+  stringFlag,
+  UsageError,
+} from './cli';
+
+const spec: CommandSpec = {
+  name: 'explain',
+  summary: 'Writes the Grad-CAM overlay of one chest X-ray (where the model looked) as a PNG and prints the class probabilities.',
+  positionals: { label: '<image>', min: 1, max: 1 },
+  flags: [
+    { name: 'out', value: 'file.png', description: 'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image name>-gradcam.png)' },
+    { name: 'class', value: 'name', description: 'class to explain, e.g. COVID or NORMAL (default: the predicted class)' },
+    ...commonFlags,
+  ],
+};
+
+function outputPath(requested: string | undefined, image: string, outputsDir: string): string {
+  const name = `${path.basename(image, path.extname(image))}-gradcam.png`;
+  if (requested === undefined) return path.join(outputsDir, 'explain', name);
+  const resolved = path.resolve(requested);
+  if (requested.endsWith('/') || requested.endsWith(path.sep) || (fs.existsSync(resolved) && fs.statSync(resolved).isDirectory())) return path.join(resolved, name);
+  if (path.extname(resolved).toLowerCase() !== '.png') throw new UsageError(`--out must name a .png file or a folder, not "${requested}"`, spec);
+  return resolved;
+}
+
+main(spec, async (args) => {
+  const config = configFromArgs(args);
+  const modelFolder = modelFolderFromArgs(args, config);
+  const info = readCheckedModelInfo(modelFolder);
+  const requestedClass = stringFlag(args, 'class');
+  let classIndex: number | undefined;
+  if (requestedClass !== undefined) {
+    classIndex = matchClass(requestedClass, info.classNames);
+    if (classIndex < 0) throw new UserFacingError(`--class "${requestedClass}" is not a class of the model in ${displayPath(modelFolder)}; choose one of ${info.classNames.join(', ')}`);
+  }
+  const imageFile = args.positionals[0];
+  const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir);
+  const size = config.imageSize;
+  // Decoded first: an unreadable image fails before the backbone is loaded.
+  const image = await loadImageRgb(imageFile, size);
+
+  const model = await openModel(modelFolder, config, info);
+  const { weights, engine } = await openEngine(config);
+  checkWeightsMatch(model, weights);
+  let maps: Float32Array;
+  try {
+    maps = await engine.convMaps(caffePreprocess(image.rgb), 1);
+  } finally {
+    await engine.dispose();
+  }
+  const convMap = tf.tensor4d(maps, [1, ...convMapShape]);
+  let probabilities: number[];
+  let heatmap: Float32Array;
+  try {
+    probabilities = tf.tidy(() => Array.from((model.head.predict(tf.mean(convMap, [1, 2])) as tf.Tensor2D).dataSync()));
+    const threshold = info.classNames.length === 2 ? info.threshold : undefined;
+    const predicted = decide(probabilities, info, threshold);
+    classIndex ??= predicted;
+    ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
+    const png = rgbToPng(overlayHeatmap(image.rgb, heatmap, size), size, size);
+    writeFileAtomicSync(out, png);
+    const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
+    printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
+    printResult(`probabilities: ${listed}; predicted ${info.classNames[predicted]}${threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : ''}`);
+  } finally {
+    convMap.dispose();
+    model.head.dispose();
+  }
+  return 0;
+});
