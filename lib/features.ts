@@ -72,6 +72,12 @@ export async function extractFeatures(files: string[], options: ExtractionOption
     done += batch.count + batch.skipped.length;
     progress.update(done, skipped.size ? `${skipped.size} skipped` : undefined);
   }
+  // Only the first copy of a picture was decoded: its other copies (same bytes, or the same file
+  // listed twice) share its fate, so when it was unreadable they are skipped with the same reason.
+  const failures = new Map([...skipped].filter(([index]) => hashes[index] !== undefined).map(([index, reason]) => [hashes[index]!, reason]));
+  for (const index of missing) {
+    if (!skipped.has(index) && !cache.get(hashes[index]!)) skipped.set(index, failures.get(hashes[index]!) ?? 'no features were computed');
+  }
   progress.finish(skipped.size ? `${skipped.size} skipped` : undefined);
 
   const kept = files.map((_, index) => index).filter((index) => !skipped.has(index));
