@@ -2,6 +2,10 @@
  * Rich output in notebooks. Inside the tslab kernel, pictures and live-updating outputs go through
  * tslab's display; in a terminal (scripts, tests) the same calls fall back to plain text or nothing.
  */
+import { escapeHtml } from './report';
+
+export { escapeHtml };
+
 type TslabModule = typeof import('tslab');
 
 function tslabInKernel(): TslabModule | undefined {
@@ -52,9 +56,6 @@ export function showMarkdown(markdown: string): void {
   else console.log(markdown);
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
-}
 
 /** A small HTML table, for metrics and counts in notebooks. */
 export function htmlTable(header: string[], rows: (string | number)[][]): string {
