@@ -45,12 +45,21 @@ export interface TrainingHooks {
   onBatchEnd?: (epoch: number, batch: number, batchesPerEpoch: number) => void;
 }
 
+/** tfjs' MomentumOptimizer.dispose() forgets the learning-rate tensor it inherits from SGD; this one frees it. */
+class MomentumOptimizer extends tf.MomentumOptimizer {
+  override dispose(): void {
+    super.dispose();
+    const { c } = this as unknown as { c?: tf.Tensor };
+    if (c && !c.isDisposed) c.dispose();
+  }
+}
+
 export function createOptimizer(settings: Pick<Config, 'optimizer' | 'learningRate' | 'momentum'>): tf.Optimizer {
   switch (settings.optimizer) {
     case 'sgd':
       return tf.train.sgd(settings.learningRate);
     case 'momentum':
-      return tf.train.momentum(settings.learningRate, settings.momentum);
+      return new MomentumOptimizer(settings.learningRate, settings.momentum);
     case 'adam':
       return tf.train.adam(settings.learningRate);
     default:
@@ -88,7 +97,13 @@ export async function trainHead(
   checkFeatureSet('validation set', validation);
   const classCount = head.outputs[0].shape[1] as number;
   const optimizer = createOptimizer(settings);
+  // tfjs frees on dispose() only optimizers it created from a name. This one belongs to the head
+  // alone, so mark it owned: head.dispose() then frees its state (Adam's moments, SGD's rate
+  // tensor), and training the same head again first frees the previous run's optimizer.
+  const owned = head as unknown as { isOptimizerOwned?: boolean };
+  if (head.optimizer && owned.isOptimizerOwned) head.optimizer.dispose();
   head.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  owned.isOptimizerOwned = true;
 
   const steps = batchesPerEpoch(train.labels.length, settings.batchSize);
   const random = createRandom(settings.seed + 1);
@@ -177,6 +192,7 @@ export function evaluateHead(head: tf.LayersModel, set: FeatureSet): { loss: num
 /** Softmax probabilities (n x classCount) like Keras' model.predict, as plain arrays. */
 export function predictHead(head: tf.LayersModel, features: Float32Array): number[][] {
   const count = features.length / featureLength;
+  if (count === 0) return [];
   return tf.tidy(() => (head.predict(tf.tensor2d(features, [count, featureLength])) as tf.Tensor2D).arraySync());
 }
 
