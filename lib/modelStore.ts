@@ -27,6 +27,9 @@ const infoFile = 'classifier.json';
 
 export async function saveHead(folder: string, head: tf.LayersModel, info: SavedModelInfo): Promise<void> {
   fs.mkdirSync(folder, { recursive: true });
+  // Saving over an earlier model: its info goes first, so an interrupted save is seen as incomplete
+  // instead of pairing the new weights with the old model's classes, threshold and settings.
+  fs.rmSync(path.join(folder, infoFile), { force: true });
   await head.save({
     save: async (artifacts) => {
       const weightData = artifacts.weightData as ArrayBuffer;
