@@ -6,7 +6,8 @@ import { confusionMatrixChart, lineChart } from './charts';
 import type { ScreeningEvaluation, ThresholdEvaluation } from './metrics';
 import { formatWithInterval, ReportFigure } from './report';
 
-export function screeningFigures(evaluation: ScreeningEvaluation, subject: string): ReportFigure[] {
+/** The figures, each with a file-friendly `name` (roc-curve, precision-recall-curve, ...). */
+export function screeningFigures(evaluation: ScreeningEvaluation, subject: string): (ReportFigure & { name: string })[] {
   const positive = evaluation.classNames[evaluation.positiveClass];
   const finite = <T extends Record<string, number>>(points: T[], keys: (keyof T)[]) => points.filter((point) => keys.every((key) => Number.isFinite(point[key])));
   const roc = finite(evaluation.roc as unknown as Record<string, number>[], ['falsePositiveRate', 'truePositiveRate']);
@@ -15,6 +16,7 @@ export function screeningFigures(evaluation: ScreeningEvaluation, subject: strin
   const chosen = evaluation.atChosenThreshold;
   return [
     {
+      name: 'roc-curve',
       title: `ROC curve (${positive} positive)`,
       png: lineChart({
         title: `ROC, ${subject}: AUC ${formatWithInterval(evaluation.atDefaultThreshold.confidenceIntervals.auc)}`,
@@ -24,6 +26,7 @@ export function screeningFigures(evaluation: ScreeningEvaluation, subject: strin
       }),
     },
     {
+      name: 'precision-recall-curve',
       title: 'Precision-recall curve',
       png: lineChart({
         title: `Precision-recall, ${subject}: AP ${formatWithInterval(evaluation.atDefaultThreshold.confidenceIntervals.averagePrecision)}`,
@@ -32,6 +35,7 @@ export function screeningFigures(evaluation: ScreeningEvaluation, subject: strin
       }),
     },
     {
+      name: 'reliability-diagram',
       title: 'Reliability diagram',
       caption: `Expected calibration error ${evaluation.calibration.expectedCalibrationError.toFixed(3)}, Brier score ${evaluation.calibration.brierScore.toFixed(3)}`,
       png: lineChart({
@@ -42,11 +46,12 @@ export function screeningFigures(evaluation: ScreeningEvaluation, subject: strin
       }),
     },
     {
+      name: 'confusion-matrix-argmax',
       title: 'Confusion matrix (threshold 0.5 / argmax)',
       png: confusionMatrixChart(evaluation.atDefaultThreshold.confusionMatrix, evaluation.classNames, `Confusion matrix, ${subject} (argmax)`),
     },
     ...(chosen
-      ? [{ title: `Confusion matrix (${chosen.description})`, png: confusionMatrixChart(chosen.confusionMatrix, evaluation.classNames, `Confusion matrix, ${subject} (threshold ${chosen.threshold.toFixed(3)})`) }]
+      ? [{ name: 'confusion-matrix-chosen-threshold', title: `Confusion matrix (${chosen.description})`, png: confusionMatrixChart(chosen.confusionMatrix, evaluation.classNames, `Confusion matrix, ${subject} (threshold ${chosen.threshold.toFixed(3)})`) }]
       : []),
   ];
 }
