@@ -18,6 +18,8 @@ export type EngineName = 'onnxruntime' | 'tfjs';
 export interface Config {
   /** Folder with one sub-folder per class (COVID/, NORMAL/). */
   dataDir: string;
+  /** Optional CSV (file, patient_id columns): each patient's images stay in one split. */
+  patientIdsCsv?: string;
   /** Use at most this many images per class (0 = all); picked with `seed`. CI uses a few dozen. */
   subsetPerClass: number;
   /** Seed for the subset, the split, weight initialisation and shuffling. */
@@ -61,6 +63,7 @@ export interface Config {
 
 export const articleDefaults: Config = {
   dataDir: path.resolve(projectRoot, '..', 'shared', 'cxr'),
+  patientIdsCsv: undefined,
   subsetPerClass: 0,
   seed: 42,
   testFraction: 895 / 2484,
@@ -94,6 +97,7 @@ export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLear
 function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   const overrides: ConfigOverrides = {};
   if (env.CXR_DATA_DIR) overrides.dataDir = path.resolve(env.CXR_DATA_DIR);
+  if (env.CXR_PATIENT_IDS) overrides.patientIdsCsv = path.resolve(env.CXR_PATIENT_IDS);
   if (env.CXR_SUBSET_PER_CLASS) overrides.subsetPerClass = Number(env.CXR_SUBSET_PER_CLASS);
   if (env.CXR_OUTPUTS_DIR) overrides.outputsDir = path.resolve(env.CXR_OUTPUTS_DIR);
   if (env.TF_BACKEND) overrides.backend = env.TF_BACKEND as BackendName;
