@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { UserFacingError } from './errors';
 
 /**
  * The project root (lib/ sits one level below it), so paths work from notebooks, scripts and tests
@@ -94,15 +95,21 @@ export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLear
   reduceLearningRate?: Partial<Config['reduceLearningRate']>;
 };
 
+function wholeNumber(env: NodeJS.ProcessEnv, name: string): number {
+  const value = Number(env[name]);
+  if (!Number.isInteger(value) || value < 0) throw new UserFacingError(`environment variable ${name} must be a whole number, got "${env[name]}"`);
+  return value;
+}
+
 function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   const overrides: ConfigOverrides = {};
   if (env.CXR_DATA_DIR) overrides.dataDir = path.resolve(env.CXR_DATA_DIR);
   if (env.CXR_PATIENT_IDS) overrides.patientIdsCsv = path.resolve(env.CXR_PATIENT_IDS);
-  if (env.CXR_SUBSET_PER_CLASS) overrides.subsetPerClass = Number(env.CXR_SUBSET_PER_CLASS);
+  if (env.CXR_SUBSET_PER_CLASS) overrides.subsetPerClass = wholeNumber(env, 'CXR_SUBSET_PER_CLASS');
   if (env.CXR_OUTPUTS_DIR) overrides.outputsDir = path.resolve(env.CXR_OUTPUTS_DIR);
   if (env.TF_BACKEND) overrides.backend = env.TF_BACKEND as BackendName;
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
-  if (env.CXR_EPOCHS) overrides.epochs = Number(env.CXR_EPOCHS);
+  if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
   return overrides;
 }
@@ -116,7 +123,7 @@ export const recipes: Record<Config['recipe'], Pick<Config, 'optimizer' | 'learn
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const environment = fromEnvironment(env);
   const recipe = overrides.recipe ?? environment.recipe ?? articleDefaults.recipe;
-  if (!(recipe in recipes)) throw new Error(`unknown recipe "${recipe}"; choose article or tuned`);
+  if (!(recipe in recipes)) throw new UserFacingError(`unknown recipe "${recipe}"; choose article or tuned`);
   const layers: ConfigOverrides[] = [recipes[recipe], environment, overrides];
   let config: Config = { ...articleDefaults };
   // Later layers win: recipe, then environment, then the notebook's overrides.

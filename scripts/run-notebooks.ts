@@ -28,6 +28,7 @@ console.log(`running ${notebooks.length} notebooks on ${config.dataDir}${config.
 const started = Date.now();
 let passed = 0;
 let failed = 0;
+let metricsMissing = false;
 for (const notebook of notebooks) {
   const notebookStarted = Date.now();
   process.stdout.write(`  ${notebook} ... `);
@@ -35,7 +36,12 @@ for (const notebook of notebooks) {
     'jupyter',
     ['nbconvert', '--to', 'notebook', '--execute', path.join(notebooksDir, notebook), '--output-dir', paths.notebooks,
       '--ExecutePreprocessor.kernel_name=tslab', `--ExecutePreprocessor.timeout=${timeoutSeconds}`],
-    { cwd: notebooksDir, encoding: 'utf8', env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' } },
+    {
+      cwd: notebooksDir,
+      encoding: 'utf8',
+      // Absolute paths: the kernel runs in notebooks/, where relative ones would mean something else.
+      env: { ...process.env, CXR_DATA_DIR: config.dataDir, CXR_OUTPUTS_DIR: config.outputsDir, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+    },
   );
   const seconds = ((Date.now() - notebookStarted) / 1000).toFixed(1);
   if (result.status === 0) {
@@ -57,11 +63,11 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   const metrics = fs.existsSync(paths.metrics) ? JSON.parse(fs.readFileSync(paths.metrics, 'utf8')) : undefined;
   const numbers = [metrics?.data?.train, metrics?.data?.validation, metrics?.data?.test, metrics?.test?.loss, metrics?.test?.accuracy];
   if (!metrics?.backend || !numbers.every((value) => typeof value === 'number' && Number.isFinite(value))) {
-    failed++;
+    metricsMissing = true;
     console.error(`${paths.metrics} is missing or lacks backend, data.{train,validation,test} or test.{loss,accuracy}`);
   } else {
     console.log(`metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify({ train: metrics.data.train, validation: metrics.data.validation, test: metrics.data.test })}, test loss ${metrics.test.loss.toFixed(4)}, test accuracy ${metrics.test.accuracy.toFixed(4)}`);
   }
 }
 console.log(`notebooks: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(failed || metricsMissing ? 1 : 0);
