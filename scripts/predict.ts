@@ -22,6 +22,7 @@ import {
   decide,
   displayPath,
   imagesInFolder,
+  LazyFeatureEngine,
   main,
   modelFolderFromArgs,
   note,
@@ -91,8 +92,12 @@ main(spec, async (args) => {
   }
 
   const model = await openModel(modelFolder, config, info);
-  const { weights, engine } = await openEngine(config);
-  checkWeightsMatch(model, weights);
+  // Started by the first readable image: a run where nothing can be read never loads the backbone.
+  const engine = new LazyFeatureEngine(async () => {
+    const opened = await openEngine(config);
+    checkWeightsMatch(model, opened.weights);
+    return opened.engine;
+  }, config.engine);
   const threshold = info.classNames.length === 2 ? info.threshold : undefined;
   const progress = createProgress('predict', inputs.files.length, { quiet: !inputs.hasFolder });
   let predicted = 0;

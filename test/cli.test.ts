@@ -9,6 +9,7 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import sharp from 'sharp';
 import { projectRoot } from '../lib/config';
 import { createFeatureEngine } from '../lib/engine';
@@ -69,6 +70,32 @@ function xrayFiles(className: string, from: number, count: number): string[] {
 
 const classNames = ['COVID', 'NORMAL'];
 
+/** A tiny PNG whose header claims width x height pixels (one real row of data): "enormous" without the bytes. */
+function enormousPng(width: number, height: number): Buffer {
+  const crc32 = (bytes: Buffer): number => {
+    let crc = 0xffffffff;
+    for (const byte of bytes) {
+      crc ^= byte;
+      for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+    }
+    return (crc ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // 8-bit grey
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
+}
+
 /** A folder of good images in odd formats and sizes beside bad files, some in a sub-folder. */
 async function makeMixedFolder(work: string) {
   const folder = path.join(work, 'mixed');
@@ -100,11 +127,13 @@ async function makeMixedFolder(work: string) {
     truncated: path.join(nested, 'truncated.png'),
     empty: path.join(folder, 'empty.png'),
     text: path.join(folder, 'text.png'),
+    enormous: path.join(nested, 'enormous.png'),
   };
   fs.writeFileSync(bad.corrupt, corrupt);
   fs.writeFileSync(bad.truncated, bytes.subarray(0, Math.floor(bytes.length / 3)));
   fs.writeFileSync(bad.empty, '');
   fs.writeFileSync(bad.text, 'patient list, not an image\n');
+  fs.writeFileSync(bad.enormous, enormousPng(40_000, 30_000));
   fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image and not named like one');
 
   return { folder, good, bad };
@@ -243,7 +272,7 @@ describe('command-line tools on real X-rays (child processes)', function () {
       assertNoStackTrace(result);
     });
 
-    it('walks a folder: odd but valid images are predicted, bad files are named with the reason and skipped, exit 0', async () => {
+    it('walks a folder: odd but valid images are predicted, bad (corrupt, truncated, zero-byte, non-image, enormous) files are named with the reason and skipped, exit 0', async () => {
       const { folder, good, bad } = mixed;
       const result = await runCli('predict', [folder, '--model', modelFolder]);
       assert.equal(result.code, 0, result.stderr);
@@ -258,15 +287,16 @@ describe('command-line tools on real X-rays (child processes)', function () {
         [bad.truncated, /cannot be read as an image/],
         [bad.empty, /empty \(zero-byte\)/],
         [bad.text, /not a PNG or JPEG image/],
+        [bad.enormous, /image too large: over 100 megapixels/],
       ];
       for (const [file, reason] of reasons) {
         const line = result.stderr.split('\n').find((entry) => entry.startsWith(`skipped ${file}: `));
         assert.ok(line, `no skipped line for ${file} in:\n${result.stderr}`);
         assert.match(line, reason);
       }
-      assert.match(result.stderr, /skipped 4 files: /);
+      assert.match(result.stderr, /skipped 5 files: /);
       assert.match(result.stderr, /predicted 5 images/);
-      assert.match(result.stderr, /predict .*5\/9|predict .*9\/9/, 'progress bar on stderr');
+      assert.match(result.stderr, /^predict .* 10\/10 100%/m, 'progress bar on stderr');
       assert.doesNotMatch(result.stderr + result.stdout, /notes\.txt/);
       assertNoStackTrace(result);
     });
