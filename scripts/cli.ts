@@ -430,6 +430,9 @@ export function main(spec: CommandSpec, run: (args: ParsedArgs) => Promise<numbe
     process.exitCode = code;
     setImmediate(() => process.exit(code));
   };
+  // npm runs scripts in the project root; paths on the command line mean the caller's folder.
+  const callerFolder = process.env.INIT_CWD;
+  if (process.env.npm_lifecycle_event === spec.name && callerFolder && fs.existsSync(callerFolder)) process.chdir(callerFolder);
   Promise.resolve()
     .then(() => run(parseArgs(process.argv.slice(2), spec)))
     .then(finish, (error: unknown) => {

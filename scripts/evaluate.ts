@@ -131,10 +131,11 @@ function figuresFor(metrics: ScreeningEvaluation, headline: ThresholdEvaluation)
   ];
   const evaluations = [metrics.atDefaultThreshold, ...(metrics.atChosenThreshold ? [metrics.atChosenThreshold] : [])];
   for (const evaluation of evaluations) {
+    const title = `Confusion matrix at threshold ${Number(evaluation.threshold.toFixed(4))}`;
     figures.push({
-      title: `Confusion matrix, threshold ${evaluation.threshold.toFixed(3)}`,
-      png: confusionMatrixChart(evaluation.confusionMatrix, metrics.classNames, `Confusion matrix (${evaluation.description})`),
-      caption: 'Rows: true class; columns: predicted class.',
+      title,
+      png: confusionMatrixChart(evaluation.confusionMatrix, metrics.classNames, title),
+      caption: `${evaluation === metrics.atDefaultThreshold ? 'Argmax' : `Threshold ${evaluation.description}`}. Rows: true class; columns: predicted class.`,
     });
   }
   return figures;
