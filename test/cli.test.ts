@@ -204,6 +204,7 @@ describe('command-line helpers', () => {
       imagesInFolder(folder).map((file) => path.relative(folder, file)),
       ['a.jpg', 'b/c/d.jpeg', 'b/e.png', 'z.PNG'],
     );
+    fs.rmSync(folder, { recursive: true, force: true });
   });
 });
 
