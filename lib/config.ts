@@ -107,6 +107,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_PATIENT_IDS) overrides.patientIdsCsv = path.resolve(env.CXR_PATIENT_IDS);
   if (env.CXR_SUBSET_PER_CLASS) overrides.subsetPerClass = wholeNumber(env, 'CXR_SUBSET_PER_CLASS');
   if (env.CXR_OUTPUTS_DIR) overrides.outputsDir = path.resolve(env.CXR_OUTPUTS_DIR);
+  if (env.CXR_CACHE_DIR) overrides.cacheDir = path.resolve(env.CXR_CACHE_DIR);
   if (env.TF_BACKEND) overrides.backend = env.TF_BACKEND as BackendName;
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');

@@ -59,7 +59,7 @@ export function createProgress(label: string, total: number, options: { quiet?: 
     update(done, note) {
       // Redraw at most 4 times a second on a terminal, every 10 s in logs (CI).
       const interval = interactive ? 250 : 10_000;
-      if (Date.now() - lastDrawn < interval) return;
+      if (Date.now() - lastDrawn < interval || (!interactive && done >= total)) return; // finish() prints the last line
       lastDrawn = Date.now();
       write(done, note, false);
     },

@@ -40,7 +40,7 @@ for (const notebook of notebooks) {
       cwd: notebooksDir,
       encoding: 'utf8',
       // Absolute paths: the kernel runs in notebooks/, where relative ones would mean something else.
-      env: { ...process.env, CXR_DATA_DIR: config.dataDir, CXR_OUTPUTS_DIR: config.outputsDir, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+      env: { ...process.env, CXR_DATA_DIR: config.dataDir, CXR_OUTPUTS_DIR: config.outputsDir, CXR_CACHE_DIR: config.cacheDir, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
     },
   );
   const seconds = ((Date.now() - notebookStarted) / 1000).toFixed(1);
