@@ -6,54 +6,73 @@ import { confusionMatrixChart, lineChart } from './charts';
 import type { ScreeningEvaluation, ThresholdEvaluation } from './metrics';
 import { formatWithInterval, ReportFigure } from './report';
 
-/** The figures, each with a file-friendly `name` (roc-curve, precision-recall-curve, ...). */
-export function screeningFigures(evaluation: ScreeningEvaluation, subject: string): (ReportFigure & { name: string })[] {
-  const positive = evaluation.classNames[evaluation.positiveClass];
-  const finite = <T extends Record<string, number>>(points: T[], keys: (keyof T)[]) => points.filter((point) => keys.every((key) => Number.isFinite(point[key])));
-  const roc = finite(evaluation.roc as unknown as Record<string, number>[], ['falsePositiveRate', 'truePositiveRate']);
-  const pr = finite(evaluation.precisionRecall as unknown as Record<string, number>[], ['recall', 'precision']);
-  const bins = evaluation.calibration.bins.filter((bin) => bin.count > 0);
-  const chosen = evaluation.atChosenThreshold;
-  return [
+export type NamedFigure = ReportFigure & { name: string };
+
+/**
+ * ROC, precision-recall, reliability diagram and confusion matrices (argmax, and the chosen threshold
+ * when there is one). `headline` is the evaluation whose CIs label the curves. Each figure has a
+ * file-friendly `name`.
+ */
+export function screeningFigures(metrics: ScreeningEvaluation, headline: ThresholdEvaluation = metrics.atChosenThreshold ?? metrics.atDefaultThreshold): NamedFigure[] {
+  const positive = metrics.classNames[metrics.positiveClass];
+  const unit: [number, number] = [0, 1];
+  const figures: NamedFigure[] = [
     {
       name: 'roc-curve',
-      title: `ROC curve (${positive} positive)`,
+      title: 'ROC curve',
       png: lineChart({
-        title: `ROC, ${subject}: AUC ${formatWithInterval(evaluation.atDefaultThreshold.confidenceIntervals.auc)}`,
-        xLabel: '1 - specificity (false positive rate)', yLabel: 'sensitivity (true positive rate)',
-        xDomain: [0, 1], yDomain: [0, 1], diagonal: true,
-        series: [{ name: 'model', x: roc.map((point) => point.falsePositiveRate), y: roc.map((point) => point.truePositiveRate) }],
+        title: `ROC curve (${positive} positive)`,
+        xLabel: 'False positive rate (1 - specificity)',
+        yLabel: 'True positive rate (sensitivity)',
+        series: [{ name: `model, AUC ${formatWithInterval(headline.confidenceIntervals.auc)}`, x: metrics.roc.map((p) => p.falsePositiveRate), y: metrics.roc.map((p) => p.truePositiveRate) }],
+        xDomain: unit,
+        yDomain: unit,
+        diagonal: true,
       }),
+      caption: 'The dashed diagonal is a model that guesses.',
     },
     {
       name: 'precision-recall-curve',
       title: 'Precision-recall curve',
       png: lineChart({
-        title: `Precision-recall, ${subject}: AP ${formatWithInterval(evaluation.atDefaultThreshold.confidenceIntervals.averagePrecision)}`,
-        xLabel: 'recall (sensitivity)', yLabel: 'precision (PPV)', xDomain: [0, 1], yDomain: [0, 1],
-        series: [{ name: 'model', x: pr.map((point) => point.recall), y: pr.map((point) => point.precision) }],
+        title: `Precision-recall (${positive} positive)`,
+        xLabel: 'Recall (sensitivity)',
+        yLabel: 'Precision (PPV)',
+        series: [
+          { name: `model, AP ${formatWithInterval(headline.confidenceIntervals.averagePrecision)}`, x: metrics.precisionRecall.map((p) => p.recall), y: metrics.precisionRecall.map((p) => p.precision) },
+          { name: `prevalence ${(metrics.counts.positives / Math.max(1, metrics.counts.total)).toFixed(3)}`, x: [0, 1], y: [1, 1].map(() => metrics.counts.positives / Math.max(1, metrics.counts.total)), dashed: true },
+        ],
+        xDomain: unit,
+        yDomain: unit,
       }),
+      caption: 'The dashed line is the precision of a model that guesses (the share of positive images).',
     },
     {
       name: 'reliability-diagram',
       title: 'Reliability diagram',
-      caption: `Expected calibration error ${evaluation.calibration.expectedCalibrationError.toFixed(3)}, Brier score ${evaluation.calibration.brierScore.toFixed(3)}`,
       png: lineChart({
-        title: `Calibration, ${subject}`,
-        xLabel: `mean predicted probability of ${positive}`, yLabel: `fraction that is ${positive}`,
-        xDomain: [0, 1], yDomain: [0, 1], diagonal: true,
-        series: [{ name: 'model', x: bins.map((bin) => bin.meanPredicted), y: bins.map((bin) => bin.fractionPositive) }],
+        title: 'Calibration',
+        xLabel: `Mean predicted probability of ${positive}`,
+        yLabel: `Observed fraction ${positive}`,
+        series: [{ name: `model, ECE ${formatWithInterval(headline.confidenceIntervals.expectedCalibrationError)}`, x: metrics.calibration.bins.map((bin) => bin.meanPredicted), y: metrics.calibration.bins.map((bin) => bin.fractionPositive) }],
+        xDomain: unit,
+        yDomain: unit,
+        diagonal: true,
       }),
+      caption: 'Points on the diagonal are well calibrated; empty bins are left out.',
     },
-    {
-      name: 'confusion-matrix-argmax',
-      title: 'Confusion matrix (threshold 0.5 / argmax)',
-      png: confusionMatrixChart(evaluation.atDefaultThreshold.confusionMatrix, evaluation.classNames, `Confusion matrix, ${subject} (argmax)`),
-    },
-    ...(chosen
-      ? [{ name: 'confusion-matrix-chosen-threshold', title: `Confusion matrix (${chosen.description})`, png: confusionMatrixChart(chosen.confusionMatrix, evaluation.classNames, `Confusion matrix, ${subject} (threshold ${chosen.threshold.toFixed(3)})`) }]
-      : []),
   ];
+  const evaluations = [metrics.atDefaultThreshold, ...(metrics.atChosenThreshold ? [metrics.atChosenThreshold] : [])];
+  for (const evaluation of evaluations) {
+    const title = `Confusion matrix at threshold ${Number(evaluation.threshold.toFixed(4))}`;
+    figures.push({
+      name: evaluation === metrics.atDefaultThreshold ? 'confusion-matrix-argmax' : 'confusion-matrix-chosen-threshold',
+      title,
+      png: confusionMatrixChart(evaluation.confusionMatrix, metrics.classNames, title),
+      caption: `${evaluation === metrics.atDefaultThreshold ? 'Argmax' : `Threshold ${evaluation.description}`}. Rows: true class; columns: predicted class.`,
+    });
+  }
+  return figures;
 }
 
 const metricRows: [string, keyof ThresholdEvaluation['confidenceIntervals']][] = [

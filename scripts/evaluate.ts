@@ -18,14 +18,14 @@
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../lib/atomic';
 import { currentBackend } from '../lib/backend';
-import { confusionMatrixChart, lineChart } from '../lib/charts';
+import { screeningFigures } from '../lib/evaluation';
 import { scanDataset } from '../lib/data';
 import { DatasetError, ModelFileError, UserFacingError } from '../lib/errors';
 import { FeatureCache } from '../lib/featureCache';
 import { extractFeatures } from '../lib/features';
 import { createFeatureEngine } from '../lib/engine';
-import { evaluateScreening, ScreeningEvaluation, ThresholdEvaluation } from '../lib/metrics';
-import { ReportFigure, formatWithInterval, writeReport } from '../lib/report';
+import { evaluateScreening } from '../lib/metrics';
+import { formatWithInterval, writeReport } from '../lib/report';
 import { predictHead } from '../lib/train';
 import { ensureWeights, weightsFingerprint } from '../lib/weights';
 import {
@@ -83,65 +83,6 @@ function chooseThresholds(requested: string | undefined, saved: number | undefin
   return { chosen: { threshold: value, description: 'given with --threshold' }, headline: 'chosen' };
 }
 
-function figuresFor(metrics: ScreeningEvaluation, headline: ThresholdEvaluation): ReportFigure[] {
-  const positive = metrics.classNames[metrics.positiveClass];
-  const unit: [number, number] = [0, 1];
-  const figures: ReportFigure[] = [
-    {
-      title: 'ROC curve',
-      png: lineChart({
-        title: `ROC curve (${positive} positive)`,
-        xLabel: 'False positive rate (1 - specificity)',
-        yLabel: 'True positive rate (sensitivity)',
-        series: [{ name: `model, AUC ${formatWithInterval(headline.confidenceIntervals.auc)}`, x: metrics.roc.map((p) => p.falsePositiveRate), y: metrics.roc.map((p) => p.truePositiveRate) }],
-        xDomain: unit,
-        yDomain: unit,
-        diagonal: true,
-      }),
-      caption: 'The dashed diagonal is a model that guesses.',
-    },
-    {
-      title: 'Precision-recall curve',
-      png: lineChart({
-        title: `Precision-recall (${positive} positive)`,
-        xLabel: 'Recall (sensitivity)',
-        yLabel: 'Precision (PPV)',
-        series: [
-          { name: `model, AP ${formatWithInterval(headline.confidenceIntervals.averagePrecision)}`, x: metrics.precisionRecall.map((p) => p.recall), y: metrics.precisionRecall.map((p) => p.precision) },
-          { name: `prevalence ${(metrics.counts.positives / Math.max(1, metrics.counts.total)).toFixed(3)}`, x: [0, 1], y: [1, 1].map(() => metrics.counts.positives / Math.max(1, metrics.counts.total)), dashed: true },
-        ],
-        xDomain: unit,
-        yDomain: unit,
-      }),
-      caption: 'The dashed line is the precision of a model that guesses (the share of positive images).',
-    },
-    {
-      title: 'Reliability diagram',
-      png: lineChart({
-        title: 'Calibration',
-        xLabel: `Mean predicted probability of ${positive}`,
-        yLabel: `Observed fraction ${positive}`,
-        series: [{ name: `model, ECE ${formatWithInterval(headline.confidenceIntervals.expectedCalibrationError)}`, x: metrics.calibration.bins.map((bin) => bin.meanPredicted), y: metrics.calibration.bins.map((bin) => bin.fractionPositive) }],
-        xDomain: unit,
-        yDomain: unit,
-        diagonal: true,
-      }),
-      caption: 'Points on the diagonal are well calibrated; empty bins are left out.',
-    },
-  ];
-  const evaluations = [metrics.atDefaultThreshold, ...(metrics.atChosenThreshold ? [metrics.atChosenThreshold] : [])];
-  for (const evaluation of evaluations) {
-    const title = `Confusion matrix at threshold ${Number(evaluation.threshold.toFixed(4))}`;
-    figures.push({
-      title,
-      png: confusionMatrixChart(evaluation.confusionMatrix, metrics.classNames, title),
-      caption: `${evaluation === metrics.atDefaultThreshold ? 'Argmax' : `Threshold ${evaluation.description}`}. Rows: true class; columns: predicted class.`,
-    });
-  }
-  return figures;
-}
-
-const figureFiles = ['roc.png', 'precision-recall.png', 'calibration.png', 'confusion-argmax.png', 'confusion-chosen.png'];
 
 main(spec, async (args) => {
   const started = Date.now();
@@ -216,10 +157,10 @@ main(spec, async (args) => {
     modelTrainedAt: info.trainedAt,
     weightsFingerprint: weightsFingerprint(weights),
   };
-  const figures = figuresFor(metrics, headline);
+  const figures = screeningFigures(metrics, headline);
   const timings = { features: featureSeconds, prediction: predictionSeconds, metrics: metricsSeconds };
 
-  await Promise.all(figures.map((figure, index) => writeFileAtomic(path.join(out, 'figures', figureFiles[index]), figure.png)));
+  await Promise.all(figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)));
   await writeJsonAtomic(path.join(out, 'predictions.json'), {
     classNames: info.classNames,
     predictions: extraction.kept.map((index, row) => ({ file: path.relative(dataFolder, files[index]), trueClass: info.classNames[labels[index]], probabilities: probabilities[row] })),

@@ -393,7 +393,7 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
       assert.match(html, /<title>External validation on hospital-b<\/title>/);
       assert.ok((html.match(/src="data:image\/png;base64,/g) ?? []).length >= 4, 'figures embedded');
-      for (const figure of ['roc.png', 'precision-recall.png', 'calibration.png', 'confusion-argmax.png']) assert.ok(fs.existsSync(path.join(out, 'figures', figure)), figure);
+      for (const figure of ['roc-curve.png', 'precision-recall-curve.png', 'reliability-diagram.png', 'confusion-matrix-argmax.png']) assert.ok(fs.existsSync(path.join(out, 'figures', figure)), figure);
       assertNoStackTrace(result);
     });
 
