@@ -5,14 +5,18 @@
  *   - ONNX Runtime at 1 thread and at all threads, for several batch sizes,
  *   - end to end: pooled features of every image in the data folder, decoding overlapped with
  *     ONNX Runtime inference, in a child process so its peak RSS is its own.
- * Each figure is the median images/s of several timed runs after one untimed warm-up run.
+ * Each figure is the median images/s of several timed runs after untimed warm-up (at least one
+ * run and one second).
  * Prints a table and writes it as JSON to outputs/bench/.
  *
  *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
  *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
+ *                        [--wait-idle SECONDS]
  *
- * The numbers are only meaningful on an otherwise idle machine: the load average before and
- * after is recorded, and a warning printed when other work was running.
+ * The numbers are only meaningful on an otherwise idle machine: each row records how many cores
+ * other processes kept busy meanwhile ("other load"). On a shared machine, --wait-idle N waits
+ * up to N seconds for the others to quiet down before each measurement, and measures again
+ * (up to 3 times) when they got busy during it.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -41,6 +45,8 @@ interface Options {
   e2eLimit: number;
   /** Batches decoded ahead in the end-to-end run (0: no overlap, for comparison). */
   prefetch: number;
+  /** Seconds to wait for an idle machine before each measurement (0: measure at once). */
+  waitIdle: number;
   /** Internal: run only the end-to-end measurement and print its result as JSON. */
   e2eChild: boolean;
 }
@@ -57,6 +63,8 @@ interface Row {
   note?: string;
   peakRssMiB?: number;
   seconds?: number;
+  /** Cores kept busy by other processes during the timed runs (0 on an idle machine); null off Linux. */
+  otherBusyCores: number | null;
 }
 
 const imageValues = 224 * 224 * 3;
@@ -73,6 +81,7 @@ function parseArguments(argv: string[]): Options {
     e2e: true,
     e2eLimit: 0,
     prefetch: 2,
+    waitIdle: 0,
     e2eChild: false,
   };
   const positiveInteger = (flag: string, value: string | undefined): number => {
@@ -91,6 +100,7 @@ function parseArguments(argv: string[]): Options {
       case '--data': options.dataDir = path.resolve(value ?? ''); i++; break;
       case '--e2e-limit': options.e2eLimit = positiveInteger(flag, value); i++; break;
       case '--prefetch': options.prefetch = Number(value); i++; break;
+      case '--wait-idle': options.waitIdle = Number(value); i++; break;
       case '--no-cpu': options.cpu = false; break;
       case '--no-tfjs': options.tfjs = false; options.cpu = false; break;
       case '--no-e2e': options.e2e = false; break;
@@ -111,6 +121,54 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** Busy CPU seconds of the whole machine so far, from /proc/stat (Linux); undefined elsewhere. */
+function machineBusySeconds(): number | undefined {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    return (user + nice + system + irq + softirq + (steal ?? 0)) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Watches how much CPU other processes use while we measure: machine-wide busy time minus
+ * this process's own (children that report their own, like the end-to-end run, are excluded by the caller).
+ */
+function watchOtherLoad(): () => number | null {
+  const machineBefore = machineBusySeconds();
+  const ownBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  return () => {
+    const machineAfter = machineBusySeconds();
+    if (machineBefore === undefined || machineAfter === undefined) return null;
+    const own = process.cpuUsage(ownBefore);
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    return Math.max(0, (machineAfter - machineBefore - (own.user + own.system) / 1e6) / wall);
+  };
+}
+
+/** Other processes above this many busy cores make a measurement suspect. */
+const busyThreshold = 0.25;
+let waitIdleSeconds = 0;
+
+/** Waits (up to --wait-idle seconds) until other processes use less than busyThreshold cores. */
+async function waitForIdle(): Promise<void> {
+  const deadline = Date.now() + waitIdleSeconds * 1000;
+  let lastSaid = 0;
+  while (Date.now() < deadline) {
+    const otherLoad = watchOtherLoad();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const busy = otherLoad();
+    if (busy === null || busy < busyThreshold) return;
+    if (Date.now() - lastSaid > 15_000) {
+      lastSaid = Date.now();
+      progress(`waiting for an idle machine: other processes use ${busy.toFixed(2)} cores`);
+    }
+  }
+}
+
 function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
 }
@@ -127,18 +185,30 @@ function listImages(dataDir: string): string[] {
     );
 }
 
-/** One untimed warm-up, then `runs` timed runs of `work`, which processes `images` images. */
-async function measure(label: string, images: number, runs: number, work: () => Promise<void>): Promise<{ imagesPerSecond: number; samples: number[] }> {
-  await work();
-  const samples: number[] = [];
-  for (let run = 1; run <= runs; run++) {
-    const started = process.hrtime.bigint();
-    await work();
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    samples.push(images / seconds);
-    progress(`${label}: run ${run}/${runs}: ${(images / seconds).toFixed(1)} images/s`);
+/** Untimed warm-up, then `runs` timed runs of `work`, which processes `images` images. */
+async function measure(
+  label: string, images: number, runs: number, work: () => Promise<void>,
+): Promise<{ imagesPerSecond: number; samples: number[]; otherBusyCores: number | null }> {
+  for (let attempt = 1; ; attempt++) {
+    await waitForIdle();
+    // Warm-up: at least one run and one second (first runs pay for allocation and caches).
+    const warmUpEnd = Date.now() + 1000;
+    do await work(); while (Date.now() < warmUpEnd);
+    const otherLoad = watchOtherLoad();
+    const samples: number[] = [];
+    for (let run = 1; run <= runs; run++) {
+      const started = process.hrtime.bigint();
+      await work();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      samples.push(images / seconds);
+      progress(`${label}: run ${run}/${runs}: ${(images / seconds).toFixed(1)} images/s`);
+    }
+    const otherBusyCores = otherLoad();
+    if (!waitIdleSeconds || otherBusyCores === null || otherBusyCores < busyThreshold || attempt === 3) {
+      return { imagesPerSecond: median(samples), samples, otherBusyCores };
+    }
+    progress(`${label}: other processes used ${otherBusyCores.toFixed(2)} cores meanwhile; measuring again`);
   }
-  return { imagesPerSecond: median(samples), samples };
 }
 
 /** Decodes `files` into one input array (for the inference-only measurements). */
@@ -183,7 +253,9 @@ async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number
     // The pure-JS backend is about 10 s an image: 1 image, no warm-up beyond model loading, one run.
     await tf.setBackend('cpu');
     engine = await TfjsFeatureEngine.create(paths);
+    await waitForIdle();
     progress('tfjs cpu backend: 1 image (about 10 s)...');
+    const otherLoad = watchOtherLoad();
     const started = process.hrtime.bigint();
     await forwardAll(engine, input, 1, 1);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -191,7 +263,7 @@ async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number
     await tf.setBackend('wasm');
     rows.push({
       what: 'tfjs backbone, cpu backend (pure JS)', batchSize: 1, threads: 1, images: 1, runs: 1,
-      imagesPerSecond: 1 / seconds, samples: [1 / seconds], note: '1 image, 1 run, no warm-up (too slow for more)',
+      imagesPerSecond: 1 / seconds, samples: [1 / seconds], otherBusyCores: otherLoad(), note: '1 image, 1 run, no warm-up (too slow for more)',
     });
   }
   return rows;
@@ -221,6 +293,8 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
   let done = 0;
   let skipped = 0;
   let lastReport = Date.now();
+  await waitForIdle();
+  const otherLoad = watchOtherLoad();
   const started = process.hrtime.bigint();
   for await (const batch of preprocessedBatches(files, { batchSize, prefetch })) {
     skipped += batch.skipped.length;
@@ -239,13 +313,14 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
     batchSize, threads: engine.threads, images: done, runs: 1,
     imagesPerSecond: done / seconds, samples: [done / seconds], seconds,
     peakRssMiB: peakRssMiB(),
+    otherBusyCores: otherLoad(),
     note: `one run, session start excluded${skipped ? `, ${skipped} unreadable images skipped` : ''}`,
   };
 }
 
 /** Runs the end-to-end measurement in a fresh process: its peak RSS is then its own. */
 function endToEndInChild(options: Options): Promise<Row> {
-  const argv = ['--e2e-child', '--batch-size', String(options.batchSize), '--prefetch', String(options.prefetch), '--data', options.dataDir];
+  const argv = ['--e2e-child', '--batch-size', String(options.batchSize), '--prefetch', String(options.prefetch), '--data', options.dataDir, '--wait-idle', String(options.waitIdle)];
   if (options.e2eLimit) argv.push('--e2e-limit', String(options.e2eLimit));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -264,10 +339,10 @@ function endToEndInChild(options: Options): Promise<Row> {
 }
 
 function formatTable(rows: Row[]): string {
-  const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'note'];
+  const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'other load', 'note'];
   const lines = rows.map((row) => [
     row.what, row.batchSize ?? '-', row.threads ?? '-', row.images, row.runs, row.imagesPerSecond.toFixed(row.imagesPerSecond < 1 ? 3 : 1),
-    row.peakRssMiB ? `${row.peakRssMiB.toFixed(0)} MiB` : '', row.note ?? '',
+    row.peakRssMiB ? `${row.peakRssMiB.toFixed(0)} MiB` : '', row.otherBusyCores === null ? '?' : `${row.otherBusyCores.toFixed(2)} cores`, row.note ?? '',
   ].map(String));
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));
   const format = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`;
@@ -276,6 +351,7 @@ function formatTable(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2));
+  waitIdleSeconds = options.waitIdle;
   const paths = await ensureWeights(articleDefaults.weightsDir, progress);
   let files = listImages(options.dataDir);
   if (options.e2eLimit) files = files.slice(0, options.e2eLimit);
@@ -305,7 +381,7 @@ async function main(): Promise<void> {
   const table = formatTable(rows);
   console.log(`\n${table}\n`);
   if (fastest) console.log(`Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} (${fastest.imagesPerSecond.toFixed(1)} images/s).`);
-  console.log(`Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min).`);
+  console.log(`Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores other processes kept busy during the timed runs; figures are only clean where it is near 0.`);
 
   const report = {
     date: new Date().toISOString(),
