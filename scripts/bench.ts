@@ -11,6 +11,11 @@
  *
  *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
  *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
+ *                        [--no-npm-start]
+ *
+ * Last, the whole `npm start` (all five notebooks on the data folder) is timed twice: with a cold
+ * feature cache (a new, empty cache folder) and then warm (the same folder, now filled). Its outputs go
+ * to a temporary folder, so the user's outputs/ are left alone. This part takes several minutes.
  *                        [--wait-idle SECONDS]
  *
  * The numbers are only meaningful on an otherwise idle machine: each row records how many cores
@@ -43,6 +48,8 @@ interface Options {
   tfjs: boolean;
   e2e: boolean;
   e2eLimit: number;
+  /** Time the whole `npm start` with a cold and a warm feature cache. */
+  npmStart: boolean;
   /** Batches decoded ahead in the end-to-end run (0: no overlap, for comparison). */
   prefetch: number;
   /** Seconds to wait for an idle machine before each measurement (0: measure at once). */
@@ -79,6 +86,7 @@ function parseArguments(argv: string[]): Options {
     cpu: true,
     tfjs: true,
     e2e: true,
+    npmStart: true,
     e2eLimit: 0,
     prefetch: 2,
     waitIdle: 0,
@@ -104,6 +112,7 @@ function parseArguments(argv: string[]): Options {
       case '--no-cpu': options.cpu = false; break;
       case '--no-tfjs': options.tfjs = false; options.cpu = false; break;
       case '--no-e2e': options.e2e = false; break;
+      case '--no-npm-start': options.npmStart = false; break;
       case '--e2e-child': options.e2eChild = true; break;
       default: throw new Error(`unknown option ${flag}; see the top of scripts/bench.ts`);
     }
@@ -338,6 +347,43 @@ function endToEndInChild(options: Options): Promise<Row> {
   });
 }
 
+/**
+ * Wall time of the whole notebook run (`npm start`), cold then warm cache, each in a fresh process
+ * tree as a user would run it. images/s counts the data folder's images over the whole run.
+ */
+async function benchNpmStart(files: string[], options: Options): Promise<Row[]> {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-npm-start-'));
+  const cacheDir = path.join(scratch, 'cache');
+  const rows: Row[] = [];
+  try {
+    for (const cache of ['cold', 'warm'] as const) {
+      await waitForIdle();
+      progress(`npm start with a ${cache} feature cache (${files.length} images)...`);
+      const started = Date.now();
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [...process.execArgv, path.join(__dirname, 'run-notebooks.ts')], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: { ...process.env, CXR_DATA_DIR: options.dataDir, CXR_CACHE_DIR: cacheDir, CXR_OUTPUTS_DIR: path.join(scratch, `outputs-${cache}`), CXR_SUBSET_PER_CLASS: '' },
+        });
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      const seconds = (Date.now() - started) / 1000;
+      if (code !== 0) throw new Error(`npm start (${cache} cache) failed with exit code ${code}`);
+      rows.push({
+        what: `npm start, all 5 notebooks, ${cache} feature cache`,
+        batchSize: options.batchSize, threads: os.cpus().length, images: files.length, runs: 1,
+        imagesPerSecond: files.length / seconds, samples: [files.length / seconds], seconds,
+        // The notebooks are child processes, so "other load" cannot be told apart from them here.
+        note: `${seconds.toFixed(0)} s wall time, kernel start-ups included`, otherBusyCores: null,
+      });
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  return rows;
+}
+
 function formatTable(rows: Row[]): string {
   const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'other load', 'note'];
   const lines = rows.map((row) => [
@@ -373,6 +419,7 @@ async function main(): Promise<void> {
   if (options.tfjs) rows.push(...(await benchTfjs(paths, input, sample.length, options)));
   rows.push(...(await benchOnnx(paths, input, sample.length, options)));
   if (options.e2e) rows.push(await endToEndInChild(options));
+  if (options.npmStart) rows.push(...(await benchNpmStart(files, options)));
 
   const fastest = rows
     .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime'))
