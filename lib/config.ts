@@ -56,6 +56,12 @@ export interface Config {
   earlyStopping: { monitor: 'val_loss'; minDelta: number; patience: number; restoreBestWeights: boolean };
   reduceLearningRate: { monitor: 'val_loss'; factor: number; patience: number; minLearningRate: number };
 
+  /** Leakage guard: largest dHash distance (of 64 bits) and smallest thumbnail correlation for a duplicate. */
+  duplicates: { hammingThreshold: number; minCorrelation: number };
+  /** Evaluation: bootstrap resamples for the 95% intervals, and how the decision threshold is chosen on validation data. */
+  bootstrapResamples: number;
+  thresholdRule: { method: 'youden' } | { method: 'sensitivity'; target: number };
+
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
   cacheDir: string;
@@ -85,14 +91,19 @@ export const articleDefaults: Config = {
   earlyStopping: { monitor: 'val_loss', minDelta: 0, patience: 0, restoreBestWeights: false },
   reduceLearningRate: { monitor: 'val_loss', factor: 0.1, patience: 0, minLearningRate: 0 },
 
+  duplicates: { hammingThreshold: 6, minCorrelation: 0.99 },
+  bootstrapResamples: 1000,
+  thresholdRule: { method: 'youden' },
+
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
   outputsDir: path.join(projectRoot, 'outputs'),
 };
 
-export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLearningRate'>> & {
+export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates'>> & {
   earlyStopping?: Partial<Config['earlyStopping']>;
   reduceLearningRate?: Partial<Config['reduceLearningRate']>;
+  duplicates?: Partial<Config['duplicates']>;
 };
 
 function wholeNumber(env: NodeJS.ProcessEnv, name: string): number {
@@ -134,6 +145,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ...stripUndefined(layer),
       earlyStopping: { ...config.earlyStopping, ...stripUndefined(layer.earlyStopping ?? {}) },
       reduceLearningRate: { ...config.reduceLearningRate, ...stripUndefined(layer.reduceLearningRate ?? {}) },
+      duplicates: { ...config.duplicates, ...stripUndefined(layer.duplicates ?? {}) },
     } as Config;
   }
   return config;

@@ -89,7 +89,7 @@ main(spec, async (args) => {
   const config = configFromArgs(args);
   const dataFolder = path.resolve(stringFlag(args, 'data')!);
   const modelFolder = modelFolderFromArgs(args, config);
-  const resamples = integerFlag(args, spec, 'resamples', 1000, 1, 1_000_000);
+  const resamples = integerFlag(args, spec, 'resamples', config.bootstrapResamples, 1, 1_000_000);
   const out = path.resolve(stringFlag(args, 'out') ?? path.join(config.outputsDir, 'external', path.basename(dataFolder)));
 
   // Everything that can be checked cheaply is checked before the backbone is loaded.

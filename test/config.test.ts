@@ -124,3 +124,16 @@ describe('config: the article settings as defaults, recipe, environment and over
     assert.throws(() => loadConfig({}, { CXR_RECIPE: 'fancy' }), /unknown recipe "fancy"/);
   });
 });
+
+describe('config: evaluation and leakage settings', () => {
+  it('defaults to Youden, 1000 resamples and the leakage guard thresholds; nested overrides merge', () => {
+    const config = loadConfig({ duplicates: { hammingThreshold: 4 } }, {});
+    assert.deepEqual(config.thresholdRule, { method: 'youden' });
+    assert.equal(config.bootstrapResamples, 1000);
+    assert.deepEqual(config.duplicates, { hammingThreshold: 4, minCorrelation: 0.99 });
+    assert.deepEqual(loadConfig({ thresholdRule: { method: 'sensitivity', target: 0.95 } }, {}).thresholdRule, { method: 'sensitivity', target: 0.95 });
+  });
+  it('names a bad numeric environment variable', () => {
+    assert.throws(() => loadConfig({}, { CXR_EPOCHS: 'three' }), /CXR_EPOCHS must be a whole number, got "three"/);
+  });
+});
