@@ -10,14 +10,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { featureLength } from './backbone';
 import type { EngineName } from './config';
+import { hashBytes, RecordFile } from './recordFile';
 
 /** Bumped when image decoding or preprocessing changes, so old features are not reused. */
 export const preprocessingVersion = 'keras-nearest-caffe-v1';
 
-const hashBytes = 20;
 const engineCodes: EngineName[] = ['tfjs', 'onnxruntime'];
-const headerBytes = hashBytes + 4; // hash, engine code, 3 bytes padding (keeps floats 4-aligned)
-export const recordBytes = headerBytes + featureLength * 4;
+/** Engine code, 3 bytes padding (keeps the floats 4-aligned in the file), then the features. */
+const payloadHeaderBytes = 4;
+const payloadBytes = payloadHeaderBytes + featureLength * 4;
+export const recordBytes = hashBytes + payloadBytes;
 
 export interface CachedFeatures {
   features: Float32Array;
@@ -29,62 +31,40 @@ export function contentHash(filePath: string): string {
 }
 
 export class FeatureCache {
-  private readonly entries = new Map<string, CachedFeatures>();
+  private constructor(private readonly records: RecordFile) {}
 
-  private constructor(readonly filePath: string) {}
+  get filePath(): string {
+    return this.records.filePath;
+  }
 
   /** Opens (or creates) the cache for one weights fingerprint, in `cacheDir`. */
   static open(cacheDir: string, weightsFingerprint: string): FeatureCache {
-    const cache = new FeatureCache(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`));
-    cache.load();
-    return cache;
-  }
-
-  private load(): void {
-    fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
-    if (!fs.existsSync(this.filePath)) return;
-    const data = fs.readFileSync(this.filePath);
-    const complete = Math.floor(data.length / recordBytes);
-    if (complete * recordBytes !== data.length) fs.truncateSync(this.filePath, complete * recordBytes); // torn write from an interrupted run
-    for (let record = 0; record < complete; record++) {
-      const offset = record * recordBytes;
-      const hash = data.subarray(offset, offset + hashBytes).toString('hex');
-      const engine = engineCodes[data[offset + hashBytes]] ?? 'tfjs';
-      const features = new Float32Array(featureLength);
-      features.set(new Float32Array(data.buffer.slice(data.byteOffset + offset + headerBytes, data.byteOffset + offset + recordBytes)));
-      this.entries.set(hash, { features, engine });
-    }
+    return new FeatureCache(RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`), payloadBytes));
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.records.size;
   }
 
   get(hash: string): CachedFeatures | undefined {
-    return this.entries.get(hash);
+    const payload = this.records.get(hash);
+    if (!payload) return undefined;
+    const features = new Float32Array(featureLength);
+    features.set(new Float32Array(payload.buffer.slice(payload.byteOffset + payloadHeaderBytes, payload.byteOffset + payloadBytes)));
+    return { features, engine: engineCodes[payload[0]] ?? 'tfjs' };
   }
 
   /** Appends finished features; each call is one write, flushed before returning. */
   add(records: { hash: string; features: Float32Array }[], engine: EngineName): void {
-    if (records.length === 0) return;
     // Checked before anything is kept, so memory and file always hold the same records.
     for (const { features } of records) {
       if (features.length !== featureLength) throw new Error(`expected ${featureLength} features, got ${features.length}`);
     }
-    const buffer = Buffer.alloc(records.length * recordBytes);
-    records.forEach(({ hash, features }, index) => {
-      const offset = index * recordBytes;
-      Buffer.from(hash, 'hex').copy(buffer, offset);
-      buffer[offset + hashBytes] = engineCodes.indexOf(engine);
-      Buffer.from(features.buffer, features.byteOffset, features.byteLength).copy(buffer, offset + headerBytes);
-    });
-    const handle = fs.openSync(this.filePath, 'a');
-    try {
-      fs.writeSync(handle, buffer);
-      fs.fsyncSync(handle);
-    } finally {
-      fs.closeSync(handle);
-    }
-    for (const { hash, features } of records) this.entries.set(hash, { features: features.slice(), engine });
+    this.records.add(records.map(({ hash, features }) => {
+      const payload = Buffer.alloc(payloadBytes);
+      payload[0] = engineCodes.indexOf(engine);
+      Buffer.from(features.buffer, features.byteOffset, features.byteLength).copy(payload, payloadHeaderBytes);
+      return { hash, payload };
+    }));
   }
 }

@@ -20,6 +20,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { ImageDecodeError, UserFacingError } from './errors';
+import { RecordFile } from './recordFile';
 
 export interface ImageItem {
   path: string;
@@ -49,6 +50,11 @@ export interface HashOptions {
   onProgress?: ProgressCallback;
   /** Images decoded at once (default 4). */
   concurrency?: number;
+  /**
+   * Optional file that keeps each image's signature by content (sha1), so a later scan of the same
+   * images only reads and hashes the files instead of decoding them again.
+   */
+  signatureCacheFile?: string;
 }
 
 export interface DuplicateMember extends ImageItem {
@@ -153,6 +159,22 @@ export function thumbnailCorrelation(a: Float32Array, b: Float32Array): number {
   return product / Math.sqrt(normA * normB);
 }
 
+/** Stored signature: the dHash (8 bytes, little-endian) then the thumbnail's floats. */
+const signatureBytes = 8 + thumbnailSize * thumbnailSize * 4;
+
+function encodeSignature(signature: ImageSignature): Buffer {
+  const payload = Buffer.alloc(signatureBytes);
+  payload.writeBigUInt64LE(BigInt.asUintN(hashBits, signature.hash), 0);
+  Buffer.from(signature.thumbnail.buffer, signature.thumbnail.byteOffset, signature.thumbnail.byteLength).copy(payload, 8);
+  return payload;
+}
+
+function decodeSignature(payload: Buffer): ImageSignature {
+  const thumbnail = new Float32Array(thumbnailSize * thumbnailSize);
+  thumbnail.set(new Float32Array(payload.buffer.slice(payload.byteOffset + 8, payload.byteOffset + signatureBytes)));
+  return { hash: payload.readBigUInt64LE(0), thumbnail };
+}
+
 function readImageFile(filePath: string): Buffer {
   let bytes: Buffer;
   try {
@@ -205,6 +227,8 @@ export async function hashImages(
   options: HashOptions = {},
 ): Promise<{ hashed: HashedImage[]; skipped: SkippedImage[] }> {
   const { onProgress, concurrency = 4 } = options;
+  const cache = options.signatureCacheFile ? RecordFile.open(options.signatureCacheFile, signatureBytes) : undefined;
+  const computed: { hash: string; payload: Buffer }[] = [];
   const results: (HashedImage | SkippedImage)[] = new Array(items.length);
   let next = 0;
   let done = 0;
@@ -215,7 +239,12 @@ export async function hashImages(
       try {
         const bytes = readImageFile(item.path);
         const sha1 = createHash('sha1').update(bytes).digest('hex');
-        results[index] = { ...item, ...(await signatureOf(item.path, bytes)), sha1 };
+        const cached = cache?.get(sha1);
+        const signature = cached ? decodeSignature(cached) : await signatureOf(item.path, bytes);
+        // Two copies decoded at once are stored once.
+        if (cache && !cached && !computed.some((record) => record.hash === sha1)) computed.push({ hash: sha1, payload: encodeSignature(signature) });
+        if (computed.length >= 256) cache?.add(computed.splice(0));
+        results[index] = { ...item, ...signature, sha1 };
       } catch (error) {
         // ImageDecodeError messages start with the path; the skipped entry already has it.
         const message = error instanceof Error ? error.message : String(error);
@@ -227,6 +256,7 @@ export async function hashImages(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  cache?.add(computed);
   const hashed: HashedImage[] = [];
   const skipped: SkippedImage[] = [];
   for (const result of results) {

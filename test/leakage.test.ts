@@ -65,6 +65,29 @@ describe('leakage guard', function () {
       await assert.rejects(perceptualHash(damaged), (error: unknown) => error instanceof ImageDecodeError && error.message.includes(damaged));
     });
 
+    it('keeps signatures by content in a cache file: a second scan decodes nothing and gives the same result', async () => {
+      const cacheFile = path.join(folder, 'signatures.bin');
+      const copy = path.join(folder, 'copy-of-covid.png');
+      fs.copyFileSync(covidImage, copy);
+      const items = [{ path: covidImage }, { path: normalImageSameHash }, { path: otherNormalImage }, { path: copy }];
+      const uncached = await hashImages(items);
+      const first = await hashImages(items, { signatureCacheFile: cacheFile });
+      // Three distinct contents (the copy has the same bytes): three records of 20 + 8 + 32*32*4 bytes.
+      assert.equal(fs.statSync(cacheFile).size, 3 * (20 + 8 + 4096));
+      // A file renamed away cannot be decoded again, so a hit must come from the cache.
+      const moved = path.join(folder, 'moved.png');
+      fs.copyFileSync(otherNormalImage, moved);
+      const second = await hashImages([...items.slice(0, 2), { path: moved }, items[3]], { signatureCacheFile: cacheFile });
+      assert.equal(fs.statSync(cacheFile).size, 3 * (20 + 8 + 4096), 'nothing new was computed');
+      for (const run of [first, second]) {
+        run.hashed.forEach((image, index) => {
+          assert.equal(image.hash, uncached.hashed[index].hash);
+          assert.equal(image.sha1, uncached.hashed[index].sha1);
+          assert.deepEqual(Array.from(image.thumbnail), Array.from(uncached.hashed[index].thumbnail));
+        });
+      }
+    });
+
     it('skips unreadable files with a reason and reports progress for every file', async () => {
       const garbage = path.join(folder, 'garbage.png');
       fs.writeFileSync(garbage, Buffer.from('definitely not an image'));
