@@ -98,8 +98,8 @@ export function metricTable(evaluation: ScreeningEvaluation): { header: string[]
   };
 }
 
-/** One line for terminals: accuracy, sensitivity, specificity and AUC with CIs. */
-export function headline(evaluation: ScreeningEvaluation, at: ThresholdEvaluation = evaluation.atChosenThreshold ?? evaluation.atDefaultThreshold): string {
+/** Accuracy, sensitivity, specificity and AUC with their CIs at one threshold, for terminals and logs. */
+export function headline(at: ThresholdEvaluation, digits = 3): string {
   const ci = at.confidenceIntervals;
-  return `accuracy ${formatWithInterval(ci.accuracy)}, sensitivity ${formatWithInterval(ci.sensitivity)}, specificity ${formatWithInterval(ci.specificity)}, AUC ${formatWithInterval(ci.auc)} (threshold ${at.threshold.toFixed(3)})`;
+  return `accuracy ${formatWithInterval(ci.accuracy, digits)}, sensitivity ${formatWithInterval(ci.sensitivity, digits)}, specificity ${formatWithInterval(ci.specificity, digits)}, AUC ${formatWithInterval(ci.auc, digits)}`;
 }

@@ -18,14 +18,14 @@
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../lib/atomic';
 import { currentBackend } from '../lib/backend';
-import { screeningFigures } from '../lib/evaluation';
+import { headline as headlineMetrics, screeningFigures } from '../lib/evaluation';
 import { scanDataset } from '../lib/data';
 import { DatasetError, ModelFileError, UserFacingError } from '../lib/errors';
 import { FeatureCache } from '../lib/featureCache';
 import { extractFeatures } from '../lib/features';
 import { createFeatureEngine } from '../lib/engine';
 import { evaluateScreening } from '../lib/metrics';
-import { formatWithInterval, writeReport } from '../lib/report';
+import { writeReport } from '../lib/report';
 import { predictHead } from '../lib/train';
 import { ensureWeights, weightsFingerprint } from '../lib/weights';
 import {
@@ -192,13 +192,10 @@ main(spec, async (args) => {
   });
 
   if (extraction.skipped.length) note(skippedSummary(extraction.skipped, false));
-  const ci = headline.confidenceIntervals;
-  const digits = 2;
   printResult(
     `external validation on ${extraction.kept.length} images (${info.classNames.map((name) => `${name} ${perClass[name]}`).join(', ')}${extraction.skipped.length ? `; ${extraction.skipped.length} skipped` : ''})` +
       ` at threshold ${Number(headline.threshold.toFixed(4))} (${headline === metrics.atDefaultThreshold ? 'argmax' : headline.description}): ` +
-      `accuracy ${formatWithInterval(ci.accuracy, digits)}, sensitivity ${formatWithInterval(ci.sensitivity, digits)}, specificity ${formatWithInterval(ci.specificity, digits)}, ` +
-      `AUC ${formatWithInterval(ci.auc, digits)} (${Math.round(metrics.bootstrap.confidence * 100)}% bootstrap CIs)`,
+      `${headlineMetrics(headline, 2)} (${Math.round(metrics.bootstrap.confidence * 100)}% bootstrap CIs)`,
   );
   printResult(`wrote ${displayPath(path.join(out, 'report.html'))} and ${displayPath(path.join(out, 'metrics.json'))}`);
   return 0;
