@@ -99,3 +99,43 @@ export async function createFeatureEngine(paths: WeightsPaths, options: CreateFe
   log(`feature engine: ${engine.description}`);
   return engine;
 }
+
+/**
+ * An engine that starts only when features must be computed: when every image is in the feature
+ * cache, the backbone is never loaded. `name` is the started engine's (the cache records it).
+ */
+export class LazyFeatureEngine implements FeatureEngine {
+  private opening?: Promise<FeatureEngine>;
+  private opened?: FeatureEngine;
+
+  constructor(private readonly open: () => Promise<FeatureEngine>, private readonly expectedName: EngineName = 'onnxruntime') {}
+
+  get name(): EngineName {
+    return this.opened?.name ?? this.expectedName;
+  }
+
+  get description(): string {
+    return this.opened?.description ?? 'not started (all features came from the cache)';
+  }
+
+  get started(): boolean {
+    return this.opened !== undefined;
+  }
+
+  private engine(): Promise<FeatureEngine> {
+    this.opening ??= this.open().then((engine) => (this.opened = engine));
+    return this.opening;
+  }
+
+  async pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> {
+    return (await this.engine()).pooledFeatures(input, count);
+  }
+
+  async convMaps(input: Float32Array, count: number): Promise<Float32Array> {
+    return (await this.engine()).convMaps(input, count);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.opening) await (await this.opening).dispose();
+  }
+}

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import { Config, outputPaths } from './config';
 import { loadSplit } from './data';
-import { createFeatureEngine, FeatureEngine } from './engine';
+import { createFeatureEngine, FeatureEngine, LazyFeatureEngine } from './engine';
 import { FeatureCache } from './featureCache';
 import { featuresForSplit, SplitFeatures } from './features';
 import { ensureWeights, weightsFingerprint, WeightsPaths } from './weights';
@@ -16,9 +16,10 @@ export interface Backbone {
   cache: FeatureCache;
 }
 
+/** The engine starts on first use, so a notebook whose features are all cached never loads the backbone. */
 export async function openBackbone(config: Config, log: (line: string) => void = console.log): Promise<Backbone> {
   const weights = await ensureWeights(config.weightsDir, log);
-  const engine = await createFeatureEngine(weights, { engine: config.engine, backend: config.backend, log });
+  const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, { engine: config.engine, backend: config.backend, log }), config.engine);
   const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights));
   return { weights, engine, cache };
 }

@@ -23,7 +23,7 @@ import { scanDataset } from '../lib/data';
 import { DatasetError, ModelFileError, UserFacingError } from '../lib/errors';
 import { FeatureCache } from '../lib/featureCache';
 import { extractFeatures } from '../lib/features';
-import { createFeatureEngine } from '../lib/engine';
+import { createFeatureEngine, LazyFeatureEngine } from '../lib/engine';
 import { evaluateScreening } from '../lib/metrics';
 import { writeReport } from '../lib/report';
 import { predictHead } from '../lib/train';
@@ -35,7 +35,6 @@ import {
   configFromArgs,
   displayPath,
   integerFlag,
-  LazyFeatureEngine,
   main,
   matchClassFolders,
   modelFolderFromArgs,

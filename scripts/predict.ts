@@ -10,6 +10,7 @@
  */
 import * as fs from 'fs';
 import { featureLength } from '../lib/backbone';
+import { LazyFeatureEngine } from '../lib/engine';
 import { UserFacingError } from '../lib/errors';
 import { preprocessedBatches } from '../lib/featurePipeline';
 import { createProgress } from '../lib/progress';
@@ -22,7 +23,6 @@ import {
   decide,
   displayPath,
   imagesInFolder,
-  LazyFeatureEngine,
   main,
   modelFolderFromArgs,
   note,
