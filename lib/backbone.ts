@@ -1,76 +1,10 @@
-/**
- * The frozen ResNet50 backbone as a tfjs LayersModel, loaded from the converted weights
- * (input: caffe-preprocessed 224x224x3, output: conv5_block3_out 7x7x2048).
- */
-import * as fs from 'fs';
-import * as tf from '@tensorflow/tfjs';
-import { ModelFileError } from './errors';
-import { WeightsPaths } from './weights';
-
-export const featureLength = 2048;
-export const convMapShape = [7, 7, 2048] as const;
-
-/** Reads model.json and its weight files from disk with plain fs: pure tfjs has no file:// loader. */
-export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
-  return {
-    load: async () => {
-      let modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string; generatedBy?: string; convertedBy?: string };
-      try {
-        modelJson = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-      } catch (error) {
-        throw new ModelFileError(`cannot read model.json (${(error as Error).message.split('\n')[0]})`, modelJsonPath);
-      }
-      const folder = modelJsonPath.slice(0, modelJsonPath.length - 'model.json'.length);
-      const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: Buffer[] = [];
-      for (const group of modelJson.weightsManifest ?? []) {
-        weightSpecs.push(...group.weights);
-        for (const shard of group.paths) {
-          const shardPath = folder + shard;
-          if (!fs.existsSync(shardPath)) throw new ModelFileError('weight file missing', shardPath);
-          buffers.push(fs.readFileSync(shardPath));
-        }
-      }
-      const expectedBytes = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
-      const weightData = Buffer.concat(buffers);
-      if (weightData.length !== expectedBytes) {
-        throw new ModelFileError(`weights hold ${weightData.length} bytes, model.json describes ${expectedBytes}: the files are truncated or from another model`, folder);
-      }
-      return {
-        modelTopology: modelJson.modelTopology,
-        weightSpecs,
-        weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.length),
-        format: modelJson.format,
-        generatedBy: modelJson.generatedBy,
-        convertedBy: modelJson.convertedBy,
-      };
-    },
-  };
-}
-
-export async function loadBackbone(paths: WeightsPaths): Promise<tf.LayersModel> {
-  if (!fs.existsSync(paths.modelJson)) throw new ModelFileError('missing; run `npm run setup` to fetch the ImageNet weights', paths.modelJson);
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(fileSystemHandler(paths.modelJson));
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(`cannot be loaded as the ResNet50 model (${(error as Error).message.split('\n')[0]})`, paths.modelJson);
-  }
-  model.trainable = false;
-  return model;
-}
-
-/** The ImageNet classifier kept aside at conversion: logits = pooled . kernel + bias. */
-export function loadImagenetTop(paths: WeightsPaths): { kernel: tf.Tensor2D; bias: tf.Tensor1D; labels: string[] } {
-  const bytes = fs.readFileSync(paths.imagenetTopBin);
-  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-  if (values.length !== featureLength * 1000 + 1000) throw new ModelFileError('has an unexpected size', paths.imagenetTopBin);
-  const labelMap = JSON.parse(fs.readFileSync(paths.imagenetLabels, 'utf8')) as Record<string, string>;
-  const labels = Array.from({ length: 1000 }, (_, i) => labelMap[String(i)]);
-  return {
-    kernel: tf.tensor2d(values.subarray(0, featureLength * 1000), [featureLength, 1000]),
-    bias: tf.tensor1d(values.subarray(featureLength * 1000)),
-    labels,
-  };
-}
+/** lib/backbone: step 2, the frozen ImageNet ResNet50: weights, engines, feature cache. */
+export * from './backbone/engine';
+export * from './backbone/featureCache';
+export * from './backbone/featurePipeline';
+export * from './backbone/features';
+export * from './backbone/kerasToOnnx';
+export * from './backbone/onnxEngine';
+export * from './backbone/onnxExport';
+export * from './backbone/resnet50';
+export * from './backbone/weights';

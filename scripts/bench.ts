@@ -28,15 +28,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { writeJsonAtomic } from '../lib/atomic';
-import { initBackend } from '../lib/backend';
-import { featureLength } from '../lib/backbone';
-import { articleDefaults } from '../lib/config';
-import { TfjsFeatureEngine } from '../lib/engine';
-import { describeError } from '../lib/errors';
-import { preprocessedBatches } from '../lib/featurePipeline';
-import { OnnxFeatureEngine } from '../lib/onnxEngine';
-import { ensureWeights, WeightsPaths } from '../lib/weights';
+import { writeJsonAtomic } from '../lib/core/atomic';
+import { initBackend } from '../lib/core/backend';
+import { Config, loadConfig, outputPaths } from '../lib/core/config';
+import { absolutePath, scanDataset } from '../lib/data/dataset';
+import { TfjsFeatureEngine } from '../lib/backbone/engine';
+import { describeError } from '../lib/core/errors';
+import { preprocessedBatches } from '../lib/backbone/featurePipeline';
+import { OnnxFeatureEngine } from '../lib/backbone/onnxEngine';
+import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
+import { featureLength, imageValues } from '../lib/core/contracts';
+import { CommandSpec, integerFlag, parseArgs, stringFlag, UsageError } from './cli';
 
 interface Options {
   batchSize: number;
@@ -74,50 +76,51 @@ interface Row {
   otherBusyCores: number | null;
 }
 
-const imageValues = 224 * 224 * 3;
+const spec: CommandSpec = {
+  name: 'bench',
+  summary: 'Benchmarks: decoding, the backbone on each engine and batch size, end-to-end extraction, npm start.',
+  positionals: { label: '', min: 0, max: 0 },
+  flags: [
+    { name: 'batch-size', value: 'n', description: 'batch of the tfjs and end-to-end rows (default 8)' },
+    { name: 'batch-sizes', value: 'list', description: 'ONNX Runtime batch sizes, comma-separated (default 1,4,8,16)' },
+    { name: 'runs', value: 'n', description: 'timed runs per row after a warm-up (default 5)' },
+    { name: 'images', value: 'n', description: 'images per timed run (default 32)' },
+    { name: 'data', value: 'folder', description: 'class folders to read (default: config dataDir, CXR_DATA_DIR)' },
+    { name: 'e2e-limit', value: 'n', description: 'end-to-end run on the first n images only' },
+    { name: 'prefetch', value: 'n', description: 'batches decoded ahead in the end-to-end run (0: no overlap)' },
+    { name: 'wait-idle', value: 's', description: 'wait up to s seconds for an idle machine before each row' },
+    { name: 'no-cpu', description: 'skip the pure-JS cpu backend row' },
+    { name: 'no-tfjs', description: 'skip every tfjs row' },
+    { name: 'no-e2e', description: 'skip the end-to-end extraction' },
+    { name: 'no-npm-start', description: 'skip timing npm start' },
+    { name: 'e2e-child', description: '(internal) run only the end-to-end measurement, print JSON' },
+  ],
+};
 
-function parseArguments(argv: string[]): Options {
-  const options: Options = {
-    batchSize: 8,
-    batchSizes: [1, 4, 8, 16],
-    runs: 5,
-    images: 32,
-    dataDir: articleDefaults.dataDir,
-    cpu: true,
-    tfjs: true,
-    e2e: true,
-    npmStart: true,
-    e2eLimit: 0,
-    prefetch: 2,
-    waitIdle: 0,
-    e2eChild: false,
-  };
-  const positiveInteger = (flag: string, value: string | undefined): number => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} needs a positive integer, got ${value}`);
-    return number;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = argv[i + 1];
-    switch (flag) {
-      case '--batch-size': options.batchSize = positiveInteger(flag, value); i++; break;
-      case '--batch-sizes': options.batchSizes = (value ?? '').split(',').map((part) => positiveInteger(flag, part)); i++; break;
-      case '--runs': options.runs = positiveInteger(flag, value); i++; break;
-      case '--images': options.images = positiveInteger(flag, value); i++; break;
-      case '--data': options.dataDir = path.resolve(value ?? ''); i++; break;
-      case '--e2e-limit': options.e2eLimit = positiveInteger(flag, value); i++; break;
-      case '--prefetch': options.prefetch = Number(value); i++; break;
-      case '--wait-idle': options.waitIdle = Number(value); i++; break;
-      case '--no-cpu': options.cpu = false; break;
-      case '--no-tfjs': options.tfjs = false; options.cpu = false; break;
-      case '--no-e2e': options.e2e = false; break;
-      case '--no-npm-start': options.npmStart = false; break;
-      case '--e2e-child': options.e2eChild = true; break;
-      default: throw new Error(`unknown option ${flag}; see the top of scripts/bench.ts`);
-    }
+function parseArguments(argv: string[], config: Config): Options {
+  const args = parseArgs(argv, spec);
+  const whole = (name: string, fallback: number, min = 1) => integerFlag(args, spec, name, fallback, min);
+  const batchSizes = stringFlag(args, 'batch-sizes');
+  const parsedSizes = batchSizes?.split(',').map(Number);
+  if (parsedSizes && !parsedSizes.every((size) => Number.isInteger(size) && size >= 1)) {
+    throw new UsageError(`--batch-sizes must be positive whole numbers separated by commas, not "${batchSizes}"`, spec);
   }
-  return options;
+  const noTfjs = args.flags['no-tfjs'] === true;
+  return {
+    batchSize: whole('batch-size', 8),
+    batchSizes: parsedSizes ?? [1, 4, 8, 16],
+    runs: whole('runs', 5),
+    images: whole('images', 32),
+    dataDir: path.resolve(stringFlag(args, 'data') ?? config.dataDir),
+    cpu: !noTfjs && args.flags['no-cpu'] !== true,
+    tfjs: !noTfjs,
+    e2e: args.flags['no-e2e'] !== true,
+    npmStart: args.flags['no-npm-start'] !== true,
+    e2eLimit: whole('e2e-limit', 0, 0),
+    prefetch: whole('prefetch', 2, 0),
+    waitIdle: whole('wait-idle', 0, 0),
+    e2eChild: args.flags['e2e-child'] === true,
+  };
 }
 
 function progress(line: string): void {
@@ -182,16 +185,10 @@ function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
 }
 
-/** Every PNG/JPEG of each class folder, sorted, so runs compare like with like. */
+/** Every image of each class folder, sorted, so runs compare like with like. */
 function listImages(dataDir: string): string[] {
-  if (!fs.existsSync(dataDir)) throw new Error(`${dataDir}: data folder not found (set --data)`);
-  return fs
-    .readdirSync(dataDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((entry) =>
-      fs.readdirSync(path.join(dataDir, entry.name)).filter((name) => /\.(png|jpe?g)$/i.test(name)).sort().map((name) => path.join(dataDir, entry.name, name)),
-    );
+  const dataset = scanDataset(dataDir);
+  return dataset.images.map((image) => absolutePath(dataset.root, image));
 }
 
 /** Untimed warm-up, then `runs` timed runs of `work`, which processes `images` images. */
@@ -396,9 +393,10 @@ function formatTable(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const options = parseArguments(process.argv.slice(2));
+  const config = loadConfig();
+  const options = parseArguments(process.argv.slice(2), config);
   waitIdleSeconds = options.waitIdle;
-  const paths = await ensureWeights(articleDefaults.weightsDir, progress);
+  const paths = await ensureWeights(config.weightsDir, progress);
   let files = listImages(options.dataDir);
   if (options.e2eLimit) files = files.slice(0, options.e2eLimit);
 
@@ -439,7 +437,7 @@ async function main(): Promise<void> {
     fastestOnnxBatchSize: fastest?.batchSize ?? null,
     rows,
   };
-  const reportPath = path.join(articleDefaults.outputsDir, 'bench', `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+  const reportPath = path.join(outputPaths(config).bench, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
   await writeJsonAtomic(reportPath, report);
   console.log(`Written to ${reportPath}`);
 }

@@ -1,6 +1,6 @@
 /**
  * What the command-line tools (predict, explain, evaluate) share: argument parsing with clear
- * usage errors, finding images, opening a saved model and the feature engine, and a main()
+ * usage errors, terminal output, and a main()
  * wrapper that turns any failure into one line on stderr (never a stack trace) and an exit code.
  *
  * stdout carries only results (JSON lines, paths, the headline); logs, progress bars and
@@ -8,16 +8,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
-import { featureLength } from '../lib/backbone';
-import { initBackend } from '../lib/backend';
-import { BackendName, Config, EngineName, loadConfig } from '../lib/config';
-import { imageExtensions } from '../lib/data';
-import { createFeatureEngine, FeatureEngine } from '../lib/engine';
-import { DatasetError, describeError, ModelFileError, UserFacingError } from '../lib/errors';
-import { loadHead, readModelInfo, SavedModelInfo } from '../lib/modelStore';
-import { argmax } from '../lib/train';
-import { ensureWeights, weightsFingerprint, WeightsPaths } from '../lib/weights';
+import { WeightsPaths } from '../lib/backbone/weights';
+import { BackendName, Config, EngineName, loadConfig } from '../lib/core/config';
+import { weightsMismatch } from '../lib/pipeline/backbone';
+import type { OpenedModel } from '../lib/pipeline/model';
+import { describeError, UserFacingError } from '../lib/core/errors';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -193,187 +188,6 @@ export function skippedSummary(skipped: { file: string; reason: string }[], with
 }
 
 // ---------------------------------------------------------------------------------------------
-// Images
-
-export function isImageFile(name: string): boolean {
-  return imageExtensions.includes(path.extname(name).toLowerCase());
-}
-
-/** PNG/JPEG files under a folder, recursively, sorted; hidden entries skipped, symlink loops not followed. */
-export function imagesInFolder(folder: string): string[] {
-  const found: string[] = [];
-  const visited = new Set<string>();
-  const walk = (current: string) => {
-    let real: string;
-    try {
-      real = fs.realpathSync(current);
-    } catch {
-      return;
-    }
-    if (visited.has(real)) return;
-    visited.add(real);
-    const entries = fs.readdirSync(current, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
-      const full = path.join(current, entry.name);
-      let isDirectory = entry.isDirectory();
-      let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
-        try {
-          const stats = fs.statSync(full);
-          isDirectory = stats.isDirectory();
-          isFile = stats.isFile();
-        } catch {
-          isFile = true; // a dangling link: listed, then reported as not found
-        }
-      }
-      if (isDirectory) walk(full);
-      else if (isFile && isImageFile(entry.name)) found.push(full);
-    }
-  };
-  walk(folder);
-  return found;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Class names
-
-/** The same class under the spellings people use for folders: COVID-19 = COVID = covid, NORMAL = Normal. */
-const classAliases: Record<string, string> = { covid19: 'covid', sarscov2: 'covid' };
-
-export function classKey(name: string): string {
-  const key = name.toLowerCase().replace(/[^a-z0-9]/g, '');
-  return classAliases[key] ?? key;
-}
-
-/** Index of `name` among `classNames` (case-insensitive, with aliases), or -1. */
-export function matchClass(name: string, classNames: readonly string[]): number {
-  const key = classKey(name);
-  return key === '' ? -1 : classNames.findIndex((className) => classKey(className) === key);
-}
-
-/** Which class folder goes to which model class; any folder or class left over is an error. */
-export function matchClassFolders(folderNames: string[], classNames: string[], dataFolder: string, modelFolder: string): number[] {
-  const mapping = folderNames.map((name) => matchClass(name, classNames));
-  const problems: string[] = [];
-  const unmatched = folderNames.filter((_, index) => mapping[index] < 0);
-  if (unmatched.length) {
-    problems.push(`class folder${unmatched.length > 1 ? 's' : ''} ${unmatched.map((name) => `"${name}"`).join(', ')} match${unmatched.length > 1 ? '' : 'es'} none of the model's classes`);
-  }
-  const missing = classNames.filter((_, index) => !mapping.includes(index));
-  if (missing.length) problems.push(`the model's class${missing.length > 1 ? 'es' : ''} ${missing.join(', ')} ha${missing.length > 1 ? 've' : 's'} no folder`);
-  classNames.forEach((className, index) => {
-    const folders = folderNames.filter((_, folder) => mapping[folder] === index);
-    if (folders.length > 1) problems.push(`folders ${folders.map((name) => `"${name}"`).join(' and ')} both match the class ${className}`);
-  });
-  if (problems.length) {
-    throw new DatasetError(
-      `${problems.join('; ')}. The model in ${displayPath(modelFolder)} has classes ${classNames.join(', ')}; the data folder has ${folderNames.join(', ')} ` +
-        '(names match case-insensitively, COVID-19 = COVID)',
-      dataFolder,
-    );
-  }
-  return mapping;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The saved model and the backbone
-
-export interface OpenedModel {
-  folder: string;
-  head: tf.LayersModel;
-  info: SavedModelInfo;
-}
-
-/** Checks classifier.json beyond readModelInfo: class names, positive class and threshold that make sense. */
-function checkModelInfo(info: SavedModelInfo, folder: string): void {
-  const names = info.classNames;
-  if (!Array.isArray(names) || names.length < 2 || names.some((name) => typeof name !== 'string' || name === '')) {
-    throw new ModelFileError('classifier.json must list at least two class names in "classNames"', folder);
-  }
-  const keys = names.map(classKey);
-  const duplicate = names.find((_, index) => keys.indexOf(keys[index]) !== index);
-  if (duplicate !== undefined) throw new ModelFileError(`classifier.json names the class "${duplicate}" twice`, folder);
-  if (!Number.isInteger(info.positiveClass) || info.positiveClass < 0 || info.positiveClass >= names.length) {
-    throw new ModelFileError(`classifier.json has positiveClass ${JSON.stringify(info.positiveClass)}, not an index of ${names.join(', ')}`, folder);
-  }
-  if (info.threshold !== undefined && info.threshold !== null && !(typeof info.threshold === 'number' && info.threshold >= 0 && info.threshold <= 1)) {
-    throw new ModelFileError(`classifier.json has threshold ${JSON.stringify(info.threshold)}; expected a probability from 0 to 1`, folder);
-  }
-  if (info.threshold === null) delete info.threshold;
-}
-
-/**
- * Reads the model's classifier.json without loading anything heavy (so a wrong folder fails in
- * well under a second), and checks that its files are there.
- */
-export function readCheckedModelInfo(folder: string): SavedModelInfo {
-  if (fs.existsSync(folder) && !fs.statSync(folder).isDirectory()) {
-    throw new ModelFileError('is a file; --model takes the folder a model was saved to (with classifier.json, model.json and weights.bin)', folder);
-  }
-  const info = readModelInfo(folder);
-  if (info === null || typeof info !== 'object') throw new ModelFileError('classifier.json does not hold a model description', folder);
-  checkModelInfo(info, folder);
-  for (const file of ['model.json', 'weights.bin']) {
-    if (!fs.existsSync(path.join(folder, file))) throw new ModelFileError(`is not a complete saved model (no ${file}); train again`, folder);
-  }
-  return info;
-}
-
-/** Opens a saved head: tfjs backend, then the layers, checked to take the backbone's 2048 pooled features. */
-export async function openModel(folder: string, config: Config, info = readCheckedModelInfo(folder)): Promise<OpenedModel> {
-  await initBackend(config.backend, note);
-  const { head } = await loadHead(folder);
-  const inputShape = head.inputs[0]?.shape;
-  if (!inputShape || inputShape.length !== 2 || inputShape[1] !== featureLength) {
-    head.dispose();
-    throw new ModelFileError(`its network takes input ${JSON.stringify(inputShape)}, not the ${featureLength} pooled ResNet50 features: it is not a head for this backbone`, folder);
-  }
-  return { folder, head, info };
-}
-
-/** Weights (fetched on first use) and the feature engine, logging to stderr. */
-export async function openEngine(config: Config): Promise<{ weights: WeightsPaths; engine: FeatureEngine }> {
-  const weights = await ensureWeights(config.weightsDir, note);
-  const engine = await createFeatureEngine(weights, { engine: config.engine, backend: config.backend, log: note });
-  return { weights, engine };
-}
-
-/** Warns when the model was trained on features of other backbone weights (its outputs would mean nothing). */
-export function checkWeightsMatch(model: OpenedModel, weights: WeightsPaths): string | undefined {
-  const saved = model.info.weightsFingerprint;
-  if (!saved) return undefined;
-  let current: string;
-  try {
-    current = weightsFingerprint(weights);
-  } catch {
-    return undefined;
-  }
-  if (saved === current) return undefined;
-  const warning = `warning: ${displayPath(model.folder)} was trained on backbone weights ${saved}, but these are ${current}; its predictions may be meaningless`;
-  note(warning);
-  return warning;
-}
-
-
-// ---------------------------------------------------------------------------------------------
-// Decisions
-
-/**
- * The predicted class: with a saved threshold on a two-class model, the positive class when its
- * probability reaches the threshold (as the metrics count it); otherwise argmax.
- */
-export function decide(probabilities: readonly number[], info: Pick<SavedModelInfo, 'positiveClass' | 'threshold'>, threshold = info.threshold): number {
-  if (threshold === undefined || probabilities.length !== 2) return argmax(probabilities as number[]);
-  return probabilities[info.positiveClass] >= threshold ? info.positiveClass : 1 - info.positiveClass;
-}
-
-/** Probabilities by class name, rounded to 6 decimals (float32 noise beyond that). */
-export function probabilitiesByName(probabilities: readonly number[], classNames: readonly string[]): Record<string, number> {
-  return Object.fromEntries(classNames.map((name, index) => [name, Math.round(probabilities[index] * 1e6) / 1e6]));
-}
-
-// ---------------------------------------------------------------------------------------------
 // main()
 
 /**
@@ -410,4 +224,11 @@ export function main(spec: CommandSpec, run: (args: ParsedArgs) => Promise<numbe
       }
       finish(1);
     });
+}
+
+/** Notes a warning when the model was trained on other backbone weights; returns it for reports. */
+export function warnIfWeightsDiffer(model: OpenedModel, weights: WeightsPaths): string | undefined {
+  const warning = weightsMismatch({ ...model, folder: displayPath(model.folder) }, weights);
+  if (warning) note(warning);
+  return warning;
 }

@@ -16,35 +16,35 @@
  * headline uses (default: the saved one when there is one); a number evaluates at that cut-off instead.
  */
 import * as path from 'path';
-import { writeFileAtomic, writeJsonAtomic } from '../lib/atomic';
-import { currentBackend } from '../lib/backend';
-import { headline as headlineMetrics, screeningFigures } from '../lib/evaluation';
-import { scanDataset } from '../lib/data';
-import { DatasetError, ModelFileError, UserFacingError } from '../lib/errors';
-import { FeatureCache } from '../lib/featureCache';
-import { extractFeatures } from '../lib/features';
-import { createFeatureEngine, LazyFeatureEngine } from '../lib/engine';
-import { evaluateScreening } from '../lib/metrics';
-import { writeReport } from '../lib/report';
-import { predictHead } from '../lib/train';
-import { ensureWeights, weightsFingerprint } from '../lib/weights';
+import { writeFileAtomic } from '../lib/core/atomic';
+import { outputPaths } from '../lib/core/config';
+import { currentBackend } from '../lib/core/backend';
+import { matchClassFolders } from '../lib/core/classes';
+import { DatasetError, ModelFileError } from '../lib/core/errors';
+import { scanDataset } from '../lib/data/dataset';
+import { headline as headlineMetrics, screeningFigures } from '../lib/view/screeningFigures';
+import { writePredictions, writeRunMetrics } from '../lib/evaluate/runMetrics';
+import { decide } from '../lib/head/predict';
+import { checkModelFolder } from '../lib/head/modelStore';
+import { weightsFingerprint } from '../lib/backbone/weights';
+import { engineDescription, imageFeatures, openBackbone } from '../lib/pipeline/backbone';
+import { evaluateRun } from '../lib/pipeline/evaluate';
+import { openModel } from '../lib/pipeline/model';
+import { writeEvaluationReport } from '../lib/pipeline/report';
 import {
-  checkWeightsMatch,
   CommandSpec,
   commonFlags,
   configFromArgs,
   displayPath,
   integerFlag,
   main,
-  matchClassFolders,
   modelFolderFromArgs,
   note,
-  openModel,
   printResult,
-  readCheckedModelInfo,
   skippedSummary,
   stringFlag,
   UsageError,
+  warnIfWeightsDiffer,
 } from './cli';
 
 const spec: CommandSpec = {
@@ -89,112 +89,99 @@ main(spec, async (args) => {
   const dataFolder = path.resolve(stringFlag(args, 'data')!);
   const modelFolder = modelFolderFromArgs(args, config);
   const resamples = integerFlag(args, spec, 'resamples', config.bootstrapResamples, 1, 1_000_000);
-  const out = path.resolve(stringFlag(args, 'out') ?? path.join(config.outputsDir, 'external', path.basename(dataFolder)));
+  const out = path.resolve(stringFlag(args, 'out') ?? path.join(outputPaths(config).external, path.basename(dataFolder)));
 
   // Everything that can be checked cheaply is checked before the backbone is loaded.
-  const info = readCheckedModelInfo(modelFolder);
+  const info = checkModelFolder(modelFolder);
   if (info.classNames.length !== 2) {
-    throw new ModelFileError(`has ${info.classNames.length} classes (${info.classNames.join(', ')}); screening metrics need a two-class model`, modelFolder);
+    const classes = `${info.classNames.length} classes (${info.classNames.join(', ')})`;
+    throw new ModelFileError(`has ${classes}; screening metrics need a two-class model`, modelFolder);
   }
   const thresholds = chooseThresholds(stringFlag(args, 'threshold'), info.threshold, modelFolder);
   const dataset = scanDataset(dataFolder);
-  const mapping = matchClassFolders(dataset.classNames, info.classNames, dataFolder, modelFolder);
+  const mapping = matchClassFolders(dataset.classNames, info.classNames, dataFolder, displayPath(modelFolder));
   const files = dataset.images.map((image) => path.join(dataset.root, image.file));
   const labels = dataset.images.map((image) => mapping[image.label]);
-  note(`${dataset.images.length} images in ${displayPath(dataFolder)}: ${dataset.classNames.map((name, index) => `${name} -> ${info.classNames[mapping[index]]}`).join(', ')}`);
+  const pairs = dataset.classNames.map((name, index) => `${name} -> ${info.classNames[mapping[index]]}`);
+  note(`${dataset.images.length} images in ${displayPath(dataFolder)}: ${pairs.join(', ')}`);
 
-  const model = await openModel(modelFolder, config, info);
-  const weights = await ensureWeights(config.weightsDir, note);
-  const weightsWarning = checkWeightsMatch(model, weights);
-  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights));
-  const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, { engine: config.engine, backend: config.backend, log: note }), config.engine ?? 'onnxruntime');
+  const model = await openModel(modelFolder, config, note, info);
+  const backbone = await openBackbone(config, note);
+  const weightsWarning = warnIfWeightsDiffer(model, backbone.weights);
   let extraction;
   try {
-    extraction = await extractFeatures(files, { engine, cache, batchSize: config.featureBatchSize, label: 'features' });
+    extraction = await imageFeatures(files, config, backbone);
   } finally {
-    await engine.dispose();
+    await backbone.engine.dispose();
   }
-  const featureSeconds = extraction.seconds;
   for (const entry of extraction.skipped) note(`skipped ${entry.file}: ${entry.reason}`);
   if (extraction.kept.length === 0) throw new DatasetError(`none of the ${files.length} images could be read`, dataFolder);
 
-  const predictionStarted = Date.now();
-  const probabilities = predictHead(model.head, extraction.features);
-  model.head.dispose();
   const trueLabels = extraction.kept.map((index) => labels[index]);
-  const positiveProbabilities = probabilities.map((row) => row[info.positiveClass]);
-  const predictionSeconds = (Date.now() - predictionStarted) / 1000;
-
-  const metricsStarted = Date.now();
-  const metrics = evaluateScreening(trueLabels, positiveProbabilities, {
-    positiveClass: info.positiveClass,
-    classNames: info.classNames,
-    chosenThreshold: thresholds.chosen,
-    bootstrap: { resamples, seed: config.seed },
-  });
-  const headline = thresholds.headline === 'chosen' && metrics.atChosenThreshold ? metrics.atChosenThreshold : metrics.atDefaultThreshold;
-  const metricsSeconds = (Date.now() - metricsStarted) / 1000;
-
-  const perClass = Object.fromEntries(info.classNames.map((name, index) => [name, trueLabels.filter((label) => label === index).length]));
   const notes: string[] = [];
-  const missingClass = info.classNames.find((name) => perClass[name] === 0);
-  if (missingClass) notes.push(`No readable ${missingClass} images: metrics that need both classes (AUC, ${missingClass === info.classNames[info.positiveClass] ? 'sensitivity' : 'specificity'}) are undefined (n/a).`);
-  if (weightsWarning) notes.push(weightsWarning.replace(/^warning: /, ''));
-  if (extraction.skipped.length) {
-    notes.push(skippedSummary(extraction.skipped.map((entry) => ({ ...entry, file: path.relative(dataFolder, entry.file) })), true));
+  const missingClass = info.classNames.find((_, index) => !trueLabels.includes(index));
+  if (missingClass) {
+    const undefinedMetric = missingClass === info.classNames[info.positiveClass] ? 'sensitivity' : 'specificity';
+    notes.push(`No readable ${missingClass} images: metrics that need both classes (AUC, ${undefinedMetric}) are undefined (n/a).`);
   }
-  const engineDescription = engine.started ? engine.description : `${engine.description}; cached by ${Object.entries(extraction.engines).map(([name, count]) => `${name} (${count})`).join(', ')}`;
+  if (weightsWarning) notes.push(weightsWarning.replace(/^warning: /, ''));
+  const relative = (file: string) => path.relative(dataFolder, file);
+  const skipped = extraction.skipped.map((entry) => ({ file: relative(entry.file), reason: entry.reason }));
+  if (skipped.length) notes.push(skippedSummary(skipped, true));
   const classFolders = Object.fromEntries(dataset.classNames.map((name, index) => [name, info.classNames[mapping[index]]]));
-  const settings = {
-    model: modelFolder,
-    data: dataFolder,
-    classFolders,
-    positiveClass: info.classNames[info.positiveClass],
-    headlineThreshold: `${headline.threshold} (${headline.description})`,
-    bootstrapResamples: resamples,
-    seed: config.seed,
-    modelTrainedAt: info.trainedAt,
-    weightsFingerprint: weightsFingerprint(weights),
-  };
-  const figures = screeningFigures(metrics, headline);
-  const timings = { features: featureSeconds, prediction: predictionSeconds, metrics: metricsSeconds };
-
-  await Promise.all(figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)));
-  await writeJsonAtomic(path.join(out, 'predictions.json'), {
-    classNames: info.classNames,
-    predictions: extraction.kept.map((index, row) => ({ file: path.relative(dataFolder, files[index]), trueClass: info.classNames[labels[index]], probabilities: probabilities[row] })),
-  });
-  await writeJsonAtomic(path.join(out, 'metrics.json'), {
+  const { metrics, probabilities } = evaluateRun({
+    model,
+    evaluated: { features: extraction.features, labels: trueLabels },
     kind: 'external validation',
-    generatedAt: new Date().toISOString(),
-    settings,
-    counts: { found: files.length, evaluated: extraction.kept.length, skipped: extraction.skipped.length, perClass },
-    skipped: extraction.skipped.map((entry) => ({ file: path.relative(dataFolder, entry.file), reason: entry.reason })),
-    features: { computed: extraction.computed, reused: extraction.reused, engines: extraction.engines },
-    engine: engineDescription,
+    found: files.length,
+    skipped,
+    features: extraction,
     backend: currentBackend() ?? 'none',
-    headline: { threshold: headline.threshold, description: headline.description },
-    metrics,
-    timings: { ...timings, total: (Date.now() - started) / 1000 },
-  });
-  await writeReport(path.join(out, 'report.html'), {
-    title: `External validation on ${path.basename(dataFolder)}`,
-    generatedAt: new Date().toISOString(),
-    settings,
-    dataCounts: { ...Object.fromEntries(dataset.classNames.map((name, index) => [`${name} (${info.classNames[mapping[index]]})`, labels.filter((label) => label === mapping[index]).length])), evaluated: extraction.kept.length, skipped: extraction.skipped.length },
-    backend: currentBackend() ?? 'none',
-    engine: engineDescription,
-    timings: { ...timings, total: (Date.now() - started) / 1000 },
-    metrics,
-    figures,
+    engine: engineDescription(backbone.engine, extraction.engines),
+    chosen: thresholds.chosen,
+    headline: thresholds.headline,
+    bootstrap: { resamples, seed: config.seed },
+    settings: {
+      model: modelFolder,
+      data: dataFolder,
+      classFolders,
+      positiveClass: info.classNames[info.positiveClass],
+      bootstrapResamples: resamples,
+      seed: config.seed,
+      modelTrainedAt: info.trainedAt,
+      weightsFingerprint: weightsFingerprint(backbone.weights),
+    },
+    timings: { 'features (s)': extraction.seconds },
     notes,
   });
+  model.head.dispose();
+  metrics.settings.headlineThreshold = `${metrics.headline.threshold} (${metrics.headline.description})`;
+  metrics.timings['total (s)'] = (Date.now() - started) / 1000;
+  const headline = thresholds.headline === 'chosen' && metrics.metrics.atChosenThreshold ? metrics.metrics.atChosenThreshold : metrics.metrics.atDefaultThreshold;
+
+  const figures = screeningFigures(metrics.metrics, headline);
+  await Promise.all(figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)));
+  writePredictions(
+    path.join(out, 'predictions.json'),
+    info.classNames,
+    extraction.kept.map((index, row) => ({
+      file: relative(files[index]),
+      trueClass: info.classNames[labels[index]],
+      probabilities: probabilities[row],
+      predictedClass: info.classNames[decide(probabilities[row], info, metrics.headline.threshold)],
+    })),
+  );
+  writeRunMetrics(path.join(out, 'metrics.json'), metrics);
+  await writeEvaluationReport(path.join(out, 'report.html'), `External validation on ${path.basename(dataFolder)}`, metrics, figures);
 
   if (extraction.skipped.length) note(skippedSummary(extraction.skipped, false));
+  const perClass = info.classNames.map((name) => `${name} ${metrics.counts.perClass[name]}`).join(', ');
+  const skippedNote = extraction.skipped.length ? `; ${extraction.skipped.length} skipped` : '';
+  const thresholdText = `${Number(headline.threshold.toFixed(4))} (${headline === metrics.metrics.atDefaultThreshold ? 'argmax' : headline.description})`;
+  const confidence = Math.round(metrics.metrics.bootstrap.confidence * 100);
   printResult(
-    `external validation on ${extraction.kept.length} images (${info.classNames.map((name) => `${name} ${perClass[name]}`).join(', ')}${extraction.skipped.length ? `; ${extraction.skipped.length} skipped` : ''})` +
-      ` at threshold ${Number(headline.threshold.toFixed(4))} (${headline === metrics.atDefaultThreshold ? 'argmax' : headline.description}): ` +
-      `${headlineMetrics(headline, 2)} (${Math.round(metrics.bootstrap.confidence * 100)}% bootstrap CIs)`,
+    `external validation on ${extraction.kept.length} images (${perClass}${skippedNote}) at threshold ${thresholdText}: ` +
+      `${headlineMetrics(headline, 2)} (${confidence}% bootstrap CIs)`,
   );
   printResult(`wrote ${displayPath(path.join(out, 'report.html'))} and ${displayPath(path.join(out, 'metrics.json'))}`);
   return 0;

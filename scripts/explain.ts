@@ -10,28 +10,29 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomicSync } from '../lib/atomic';
-import { convMapShape } from '../lib/backbone';
-import { rgbToPng } from '../lib/charts';
-import { UserFacingError } from '../lib/errors';
-import { gradCam, overlayHeatmap } from '../lib/gradcam';
-import { caffePreprocess, loadImageRgb } from '../lib/images';
+import { writeFileAtomicSync } from '../lib/core/atomic';
+import { rgbToPng } from '../lib/view/charts';
+import { UserFacingError } from '../lib/core/errors';
+import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
+import { caffePreprocess, loadImageRgb } from '../lib/data/images';
+import { matchClass } from '../lib/core/classes';
+import { convMapShape, imageSize } from '../lib/core/contracts';
+import { checkModelFolder } from '../lib/head/modelStore';
+import { decide } from '../lib/head/predict';
+import { openBackbone } from '../lib/pipeline/backbone';
+import { openModel } from '../lib/pipeline/model';
 import {
-  checkWeightsMatch,
   CommandSpec,
   commonFlags,
   configFromArgs,
-  decide,
   displayPath,
   main,
-  matchClass,
   modelFolderFromArgs,
-  openEngine,
-  openModel,
+  note,
   printResult,
-  readCheckedModelInfo,
   stringFlag,
   UsageError,
+  warnIfWeightsDiffer,
 } from './cli';
 
 const spec: CommandSpec = {
@@ -57,7 +58,7 @@ function outputPath(requested: string | undefined, image: string, outputsDir: st
 main(spec, async (args) => {
   const config = configFromArgs(args);
   const modelFolder = modelFolderFromArgs(args, config);
-  const info = readCheckedModelInfo(modelFolder);
+  const info = checkModelFolder(modelFolder);
   const requestedClass = stringFlag(args, 'class');
   let classIndex: number | undefined;
   if (requestedClass !== undefined) {
@@ -66,13 +67,13 @@ main(spec, async (args) => {
   }
   const imageFile = args.positionals[0];
   const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir);
-  const size = config.imageSize;
+  const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
   const image = await loadImageRgb(imageFile, size);
 
-  const model = await openModel(modelFolder, config, info);
-  const { weights, engine } = await openEngine(config);
-  checkWeightsMatch(model, weights);
+  const model = await openModel(modelFolder, config, note, info);
+  const { weights, engine } = await openBackbone(config, note);
+  warnIfWeightsDiffer(model, weights);
   let maps: Float32Array;
   try {
     maps = await engine.convMaps(caffePreprocess(image.rgb), 1);

@@ -9,29 +9,26 @@
  * listed at the end. Exit code 0 when at least one image was predicted, else 1.
  */
 import * as fs from 'fs';
-import { featureLength } from '../lib/backbone';
-import { LazyFeatureEngine } from '../lib/engine';
-import { UserFacingError } from '../lib/errors';
-import { preprocessedBatches } from '../lib/featurePipeline';
-import { createProgress } from '../lib/progress';
-import { predictHead } from '../lib/train';
+import { preprocessedBatches } from '../lib/backbone/featurePipeline';
+import { featureLength } from '../lib/core/contracts';
+import { UserFacingError } from '../lib/core/errors';
+import { imagesInFolder } from '../lib/data/files';
+import { checkModelFolder } from '../lib/head/modelStore';
+import { decide, predictHead, probabilitiesByName } from '../lib/head/predict';
+import { openBackbone } from '../lib/pipeline/backbone';
+import { openModel } from '../lib/pipeline/model';
+import { createProgress } from '../lib/view/progress';
 import {
-  checkWeightsMatch,
   CommandSpec,
   commonFlags,
   configFromArgs,
-  decide,
   displayPath,
-  imagesInFolder,
   main,
   modelFolderFromArgs,
   note,
-  openEngine,
-  openModel,
   printResult,
-  probabilitiesByName,
-  readCheckedModelInfo,
   skippedSummary,
+  warnIfWeightsDiffer,
 } from './cli';
 
 const spec: CommandSpec = {
@@ -80,7 +77,7 @@ function collectInputs(paths: string[]): Inputs {
 main(spec, async (args) => {
   const config = configFromArgs(args);
   const modelFolder = modelFolderFromArgs(args, config);
-  const info = readCheckedModelInfo(modelFolder);
+  const info = checkModelFolder(modelFolder);
   const inputs = collectInputs(args.positionals);
   const skipped: { file: string; reason: string }[] = [];
   for (const file of inputs.missing) {
@@ -91,20 +88,17 @@ main(spec, async (args) => {
     throw new UserFacingError(inputs.missing.length ? `nothing to predict: ${skippedSummary(skipped, false)}` : `no PNG or JPEG images found in ${args.positionals.join(', ')}`);
   }
 
-  const model = await openModel(modelFolder, config, info);
-  // Started by the first readable image: a run where nothing can be read never loads the backbone.
-  const engine = new LazyFeatureEngine(async () => {
-    const opened = await openEngine(config);
-    checkWeightsMatch(model, opened.weights);
-    return opened.engine;
-  }, config.engine);
+  const model = await openModel(modelFolder, config, note, info);
+  // The engine starts with the first readable image: a run where nothing can be read never loads it.
+  const { engine, weights } = await openBackbone(config, note);
+  warnIfWeightsDiffer(model, weights);
   const threshold = info.classNames.length === 2 ? info.threshold : undefined;
   const progress = createProgress('predict', inputs.files.length, { quiet: !inputs.hasFolder });
   let predicted = 0;
   let done = 0;
   let unreadable = 0;
   try {
-    for await (const batch of preprocessedBatches(inputs.files, { batchSize: config.featureBatchSize, imageSize: config.imageSize })) {
+    for await (const batch of preprocessedBatches(inputs.files, { batchSize: config.featureBatchSize })) {
       for (const failure of batch.skipped) {
         note(`skipped ${failure.file}: ${failure.reason}`);
         skipped.push(failure);

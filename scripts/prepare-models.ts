@@ -3,14 +3,14 @@
  * integrity-checked, converted once) and the ONNX backbone built from them. Both are skipped
  * when already present and intact.
  */
-import { articleDefaults } from '../lib/config';
-import { describeError } from '../lib/errors';
-import { ensureBackboneOnnx } from '../lib/onnxExport';
-import { ensureWeights, verifyWeights } from '../lib/weights';
+import { loadConfig } from '../lib/core/config';
+import { describeError } from '../lib/core/errors';
+import { ensureBackboneOnnx } from '../lib/backbone/onnxExport';
+import { ensureWeights, verifyWeights } from '../lib/backbone/weights';
 
 async function main(): Promise<void> {
   const log = (line: string) => console.log(`setup: ${line}`);
-  const weights = await ensureWeights(articleDefaults.weightsDir, log);
+  const weights = await ensureWeights(loadConfig().weightsDir, log);
   verifyWeights(weights);
   log(`ImageNet ResNet50 weights verified in ${weights.backboneDir}`);
   const onnxFile = await ensureBackboneOnnx(weights, log);

@@ -10,7 +10,9 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig, outputPaths, projectRoot } from '../lib/config';
+import { loadConfig, outputPaths, projectRoot } from '../lib/core/config';
+import { describeError } from '../lib/core/errors';
+import { readRunMetrics, RunMetrics } from '../lib/evaluate/runMetrics';
 
 const notebooksDir = path.join(projectRoot, 'notebooks');
 const config = loadConfig();
@@ -59,14 +61,21 @@ for (const notebook of notebooks) {
 }
 console.log(`notebooks took ${((Date.now() - started) / 1000).toFixed(1)} s; executed copies in ${paths.notebooks}`);
 if (!failed && notebooks.some((name) => name.startsWith('04'))) {
-  // What the run promises: metrics.json with backend, data counts, test loss and accuracy.
-  const metrics = fs.existsSync(paths.metrics) ? JSON.parse(fs.readFileSync(paths.metrics, 'utf8')) : undefined;
-  const numbers = [metrics?.data?.train, metrics?.data?.validation, metrics?.data?.test, metrics?.test?.loss, metrics?.test?.accuracy];
+  // What the run promises: metrics.json with backend, split counts, test loss and accuracy.
+  let metrics: RunMetrics | undefined;
+  try {
+    metrics = readRunMetrics(paths.metrics);
+  } catch (error) {
+    console.error(describeError(error));
+  }
+  const split = metrics?.counts.split;
+  const numbers = [split?.train, split?.validation, split?.test, metrics?.test.loss, metrics?.test.accuracy];
   if (!metrics?.backend || !numbers.every((value) => typeof value === 'number' && Number.isFinite(value))) {
     metricsMissing = true;
-    console.error(`${paths.metrics} is missing or lacks backend, data.{train,validation,test} or test.{loss,accuracy}`);
+    console.error(`${paths.metrics} is missing or lacks backend, counts.split.{train,validation,test} or test.{loss,accuracy}`);
   } else {
-    console.log(`metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify({ train: metrics.data.train, validation: metrics.data.validation, test: metrics.data.test })}, test loss ${metrics.test.loss.toFixed(4)}, test accuracy ${metrics.test.accuracy.toFixed(4)}`);
+    const { loss, accuracy } = metrics.test;
+    console.log(`metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`);
   }
 }
 console.log(`notebooks: ${passed} passed, ${failed} failed`);

@@ -2,8 +2,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from '../lib/atomic';
-import { UserFacingError } from '../lib/errors';
+import { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from '../lib/core/atomic';
+import { UserFacingError } from '../lib/core/errors';
 
 describe('atomic writes', () => {
   let folder: string;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { EarlyStoppingWithRestore, getLearningRate, ReduceLearningRateOnPlateau, setLearningRate } from '../lib/callbacks';
+import { EarlyStoppingWithRestore, getLearningRate, ReduceLearningRateOnPlateau, setLearningRate } from '../lib/head/callbacks';
 import { tfReady } from './helpers';
 
 /** A one-weight model whose weights we set to a marker value "at the end of" each fake epoch. */

@@ -11,24 +11,18 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import sharp from 'sharp';
-import { projectRoot } from '../lib/config';
-import { createFeatureEngine } from '../lib/engine';
-import { FeatureCache } from '../lib/featureCache';
-import { extractFeatures } from '../lib/features';
-import { buildHead } from '../lib/head';
-import { saveHead, SavedModelInfo } from '../lib/modelStore';
-import { trainHead } from '../lib/train';
-import { weightsFingerprint } from '../lib/weights';
-import {
-  classKey,
-  CommandSpec,
-  decide,
-  imagesInFolder,
-  matchClass,
-  matchClassFolders,
-  parseArgs,
-  UsageError,
-} from '../scripts/cli';
+import { projectRoot } from '../lib/core/config';
+import { createFeatureEngine } from '../lib/backbone/engine';
+import { FeatureCache } from '../lib/backbone/featureCache';
+import { extractFeatures } from '../lib/backbone/features';
+import { buildHead } from '../lib/head/head';
+import { saveHead, SavedModelInfo } from '../lib/head/modelStore';
+import { trainHead } from '../lib/head/train';
+import { weightsFingerprint } from '../lib/backbone/weights';
+import { classKey, matchClass, matchClassFolders } from '../lib/core/classes';
+import { imagesInFolder } from '../lib/data/files';
+import { decide } from '../lib/head/predict';
+import { CommandSpec, parseArgs, UsageError } from '../scripts/cli';
 import { cxrDir, realWeights, temporaryFolder, tfReady } from './helpers';
 
 interface CliResult {
@@ -223,7 +217,7 @@ describe('command-line tools on real X-rays (child processes)', function () {
     const engine = await createFeatureEngine(weights, { log: () => undefined });
     try {
       const cache = FeatureCache.open(path.join(work, 'cache'), weightsFingerprint(weights));
-      const extraction = await extractFeatures(trainingXrays, { engine, cache, batchSize: 8, quiet: true });
+      const extraction = await extractFeatures(trainingXrays, { engine, cache, batchSize: 8 });
       assert.equal(extraction.kept.length, trainingXrays.length);
       const set = { features: extraction.features, labels: trainingXrays.map((file) => (file.includes(`${path.sep}COVID${path.sep}`) ? 0 : 1)) };
       const head = buildHead({ hiddenUnits: [32], classCount: 2, seed: 7 });

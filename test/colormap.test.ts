@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { applyColormap, jetColormap, roundToUint8 } from '../lib/colormap';
+import { applyColormap, jetColormap, roundToUint8 } from '../lib/explain/colormap';
 
 /**
  * The full table printed by OpenCV 4.6.0 (Debian python3-opencv) with

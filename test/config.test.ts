@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { articleDefaults, loadConfig, projectRoot, recipes } from '../lib/config';
+import { articleDefaults, loadConfig, projectRoot, recipes } from '../lib/core/config';
+import { imageSize } from '../lib/core/contracts';
 
 describe('config: the article settings as defaults, recipe, environment and overrides', () => {
   // An empty environment, so the developer's own CXR_* variables never change these results.
@@ -16,7 +17,7 @@ describe('config: the article settings as defaults, recipe, environment and over
     assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 0, restoreBestWeights: false });
     assert.equal(config.reduceLearningRate.monitor, 'val_loss');
     assert.equal(config.reduceLearningRate.factor, 0.1);
-    assert.equal(config.imageSize, 224);
+    assert.equal(imageSize, 224);
     assert.equal(config.subsetPerClass, 0, 'all images by default');
     // 895 test images out of 2,484 (the rest, 1,589, for training).
     assert.equal(Math.round(config.testFraction * 2484), 895);

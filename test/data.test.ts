@@ -1,8 +1,8 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { countByClass, loadSplit, saveSplit, scanDataset, splitDataset, stratifiedCounts, subsetPerClass } from '../lib/data';
-import { DatasetError } from '../lib/errors';
+import { countByClass, loadSplit, saveSplit, scanDataset, splitDataset, stratifiedCounts, subsetPerClass } from '../lib/data/dataset';
+import { DatasetError } from '../lib/core/errors';
 import { cxrDir, temporaryFolder } from './helpers';
 
 describe('data: scanning and splitting', () => {

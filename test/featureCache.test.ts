@@ -2,10 +2,10 @@ import { strict as assert } from 'assert';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { featureLength } from '../lib/backbone';
-import { contentHash, FeatureCache, preprocessingVersion, recordBytes } from '../lib/featureCache';
-import { createRandom } from '../lib/random';
+import { contentHash, FeatureCache, preprocessingVersion, recordBytes } from '../lib/backbone/featureCache';
+import { createRandom } from '../lib/core/random';
 import { temporaryFolder } from './helpers';
+import { featureLength } from '../lib/core/contracts';
 
 function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');

@@ -3,12 +3,11 @@
  * one feature engine (ONNX Runtime, or tfjs where it cannot load) shared by every file that asks,
  * disposed by a root hook after the last test.
  */
-import type { FeatureEngine } from '../lib/engine';
-import { createFeatureEngine } from '../lib/engine';
-import { FeatureCache } from '../lib/featureCache';
-import { extractFeatures } from '../lib/features';
-import type { FeatureSet } from '../lib/train';
+import { createFeatureEngine } from '../lib/backbone/engine';
+import { FeatureCache } from '../lib/backbone/featureCache';
+import { extractFeatures } from '../lib/backbone/features';
 import { realWeights, someXrays, temporaryFolder, tfReady } from './helpers';
+import type { FeatureEngine, FeatureSet } from '../lib/core/contracts';
 
 let engine: Promise<FeatureEngine> | undefined;
 
@@ -34,7 +33,7 @@ export function realFeatureSet(perClass: number): Promise<FeatureSet & { files: 
       const xrays = someXrays(perClass);
       const files = xrays.map((xray) => xray.file);
       const cache = FeatureCache.open(temporaryFolder('real-features'), 'test');
-      const result = await extractFeatures(files, { engine: await sharedEngine(), cache, batchSize: 8, quiet: true });
+      const result = await extractFeatures(files, { engine: await sharedEngine(), cache, batchSize: 8 });
       if (result.skipped.length > 0) throw new Error(`real X-rays could not be read: ${JSON.stringify(result.skipped)}`);
       return { features: result.features, labels: xrays.map((xray) => xray.label), files };
     })();

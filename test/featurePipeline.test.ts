@@ -1,8 +1,8 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { preprocessedBatches, PreprocessedBatch } from '../lib/featurePipeline';
-import { caffePreprocess, loadImageRgb, RgbImage } from '../lib/images';
+import { preprocessedBatches, PreprocessedBatch } from '../lib/backbone/featurePipeline';
+import { caffePreprocess, loadImageRgb, RgbImage } from '../lib/data/images';
 import { someXrays, temporaryFolder } from './helpers';
 
 async function collect(batches: AsyncGenerator<PreprocessedBatch>): Promise<PreprocessedBatch[]> {

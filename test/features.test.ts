@@ -1,13 +1,12 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { featureLength } from '../lib/backbone';
-import type { DatasetSplit, LabelledImage } from '../lib/data';
-import type { FeatureEngine } from '../lib/engine';
-import { FeatureCache, recordBytes } from '../lib/featureCache';
-import { extractFeatures, featuresForSplit } from '../lib/features';
+import type { DatasetSplit, LabelledImage } from '../lib/data/dataset';
+import { FeatureCache, recordBytes } from '../lib/backbone/featureCache';
+import { extractFeatures, featuresForSplit } from '../lib/backbone/features';
 import { realFeatureSet, sharedEngine } from './featureFixtures';
 import { cxrDir, someXrays, temporaryFolder } from './helpers';
+import { featureLength, type FeatureEngine } from '../lib/core/contracts';
 
 /** Wraps the real engine, counting the images it is asked for; optionally fails on the n-th call (an interrupted run). */
 function countingEngine(inner: FeatureEngine, failOnCall?: number): FeatureEngine & { images: number; calls: number } {
@@ -72,7 +71,7 @@ describe('features: cached backbone features for a list of images', function () 
   it('computes every image on a first run, in input order, and stores them in the cache', async () => {
     const counting = countingEngine(engine);
     const cache = FeatureCache.open(cacheDir, 'fp');
-    const result = await extractFeatures(files, { engine: counting, cache, batchSize: 4, quiet: true });
+    const result = await extractFeatures(files, { engine: counting, cache, batchSize: 4 });
     assert.equal(result.computed, 6);
     assert.equal(result.reused, 0);
     assert.deepEqual(result.kept, [0, 1, 2, 3, 4, 5]);
@@ -88,13 +87,13 @@ describe('features: cached backbone features for a list of images', function () 
   it('a second run reuses them all: computed 0, reused 6, the same numbers', async () => {
     const counting = countingEngine(engine);
     const cache = FeatureCache.open(cacheDir, 'fp');
-    const first = await extractFeatures(files, { engine: counting, cache, batchSize: 4, quiet: true });
+    const first = await extractFeatures(files, { engine: counting, cache, batchSize: 4 });
     assert.equal(first.computed, 0);
     assert.equal(first.reused, 6);
     assert.equal(counting.calls, 0, 'the engine is not called at all');
     assertRowsAre(first.features, files);
     // Same cache object again, and the list reversed: rows follow the input order.
-    const reversed = await extractFeatures(files.slice().reverse(), { engine: counting, cache, batchSize: 4, quiet: true });
+    const reversed = await extractFeatures(files.slice().reverse(), { engine: counting, cache, batchSize: 4 });
     assert.equal(reversed.reused, 6);
     files.forEach((_, index) => assert.deepEqual(row(reversed.features, 5 - index), row(first.features, index)));
   });
@@ -106,7 +105,7 @@ describe('features: cached backbone features for a list of images', function () 
     const cache = FeatureCache.open(cacheDir, 'fp');
     const counting = countingEngine(engine);
     const list = [files[0], broken, files[4], missing];
-    const result = await extractFeatures(list, { engine: counting, cache, batchSize: 4, quiet: true });
+    const result = await extractFeatures(list, { engine: counting, cache, batchSize: 4 });
     assert.deepEqual(
       result.skipped.map((entry) => entry.file),
       [broken, missing],
@@ -127,7 +126,7 @@ describe('features: cached backbone features for a list of images', function () 
     fs.writeFileSync(empty1, '');
     fs.writeFileSync(empty2, '');
     const cache = FeatureCache.open(cacheDir, 'fp');
-    const result = await extractFeatures([empty1, files[1], empty2, empty1], { engine, cache, batchSize: 2, quiet: true });
+    const result = await extractFeatures([empty1, files[1], empty2, empty1], { engine, cache, batchSize: 2 });
     assert.deepEqual(
       result.skipped.map((entry) => entry.file),
       [empty1, empty2, empty1],
@@ -141,7 +140,7 @@ describe('features: cached backbone features for a list of images', function () 
     fs.copyFileSync(files[0], copy);
     const cache = FeatureCache.open(path.join(folder, 'fresh-cache'), 'fp');
     const counting = countingEngine(engine);
-    const result = await extractFeatures([files[0], copy, files[3], files[0]], { engine: counting, cache, batchSize: 4, quiet: true });
+    const result = await extractFeatures([files[0], copy, files[3], files[0]], { engine: counting, cache, batchSize: 4 });
     assert.equal(counting.images, 2, 'two distinct pictures');
     assert.equal(cache.size, 2);
     assert.deepEqual(result.kept, [0, 1, 2, 3]);
@@ -156,7 +155,7 @@ describe('features: cached backbone features for a list of images', function () 
     // First run: batches of 2; the engine "crashes" on the second batch.
     const crashing = countingEngine(engine, 2);
     await assert.rejects(
-      extractFeatures(files, { engine: crashing, cache: FeatureCache.open(resumeDir, 'fp'), batchSize: 2, quiet: true }),
+      extractFeatures(files, { engine: crashing, cache: FeatureCache.open(resumeDir, 'fp'), batchSize: 2 }),
       /interrupted \(simulated\)/,
     );
     const cacheFile = FeatureCache.open(resumeDir, 'fp').filePath;
@@ -168,7 +167,7 @@ describe('features: cached backbone features for a list of images', function () 
     const counting = countingEngine(engine);
     const cache = FeatureCache.open(resumeDir, 'fp');
     assert.equal(cache.size, 2);
-    const result = await extractFeatures(files, { engine: counting, cache, batchSize: 2, quiet: true });
+    const result = await extractFeatures(files, { engine: counting, cache, batchSize: 2 });
     assert.equal(result.reused, 2);
     assert.equal(result.computed, 4);
     assert.equal(counting.images, 4);
@@ -194,7 +193,7 @@ describe('features: cached backbone features for a list of images', function () 
       test: [n2],
     };
     const counting = countingEngine(engine);
-    const result = await featuresForSplit(split, { engine: counting, cache: FeatureCache.open(cacheDir, 'fp'), batchSize: 4, quiet: true });
+    const result = await featuresForSplit(split, { engine: counting, cache: FeatureCache.open(cacheDir, 'fp'), batchSize: 4 });
     assert.equal(counting.images, 0);
     assert.equal(result.reused, 6);
     assert.equal(result.computed, 0);

@@ -1,8 +1,8 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { jetColormap } from '../lib/colormap';
-import { gradCam, gradCamMap, heatmapToRgb, overlayHeatmap, reluAndNormalize, resizeBilinear } from '../lib/gradcam';
+import { jetColormap } from '../lib/explain/colormap';
+import { gradCam, gradCamMap, heatmapToRgb, overlayHeatmap, reluAndNormalize, resizeBilinear } from '../lib/explain/gradcam';
 
 before(async () => {
   await tf.setBackend('wasm');

@@ -1,11 +1,11 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { convMapShape } from '../lib/backbone';
-import { createFeatureEngine, FeatureEngine } from '../lib/engine';
-import { gradCam } from '../lib/gradcam';
-import { buildHead } from '../lib/head';
-import { caffePreprocess, loadImageRgb } from '../lib/images';
+import { createFeatureEngine } from '../lib/backbone/engine';
+import { gradCam } from '../lib/explain/gradcam';
+import { buildHead } from '../lib/head/head';
+import { caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { realWeights, someXrays, tfReady } from './helpers';
+import { convMapShape, FeatureEngine } from '../lib/core/contracts';
 
 /**
  * Grad-CAM stays exact whichever engine computed conv5_block3_out: the gradient is always taken in

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { buildClassifier, buildHead, parameterCounts, summaryLines } from '../lib/head';
-import { createRandom } from '../lib/random';
+import { buildClassifier, buildHead, parameterCounts, summaryLines } from '../lib/head/head';
+import { createRandom } from '../lib/core/random';
 import { tfReady } from './helpers';
 
 function weightValues(model: tf.LayersModel): Float32Array[] {

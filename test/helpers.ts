@@ -2,9 +2,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { initBackend } from '../lib/backend';
-import { articleDefaults } from '../lib/config';
-import { ensureWeights, WeightsPaths } from '../lib/weights';
+import { initBackend } from '../lib/core/backend';
+import { articleDefaults } from '../lib/core/config';
+import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
 
 export const cxrDir = process.env.CXR_DATA_DIR ? path.resolve(process.env.CXR_DATA_DIR) : articleDefaults.dataDir;
 

@@ -2,8 +2,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { ImageDecodeError } from '../lib/errors';
-import { caffeMeanBgr, caffePreprocess, loadImageRgb } from '../lib/images';
+import { ImageDecodeError } from '../lib/core/errors';
+import { caffeMeanBgr, caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { cxrDir, temporaryFolder } from './helpers';
 
 describe('images: decoding and caffe preprocessing', () => {

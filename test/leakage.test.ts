@@ -3,20 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { articleDefaults } from '../lib/config';
-import { ImageDecodeError, UserFacingError } from '../lib/errors';
-import {
-  DuplicateGroup,
-  findDuplicates,
-  groupDuplicates,
-  groupingKeys,
-  hammingDistance,
-  hashImages,
-  hashToHex,
-  perceptualHash,
-  readPatientIds,
-  resolveCrossSplitDuplicates,
-} from '../lib/leakage';
+import { articleDefaults } from '../lib/core/config';
+import { ImageDecodeError, UserFacingError } from '../lib/core/errors';
+import { DuplicateGroup, findDuplicates, groupDuplicates, groupingKeys, hammingDistance, hashImages, hashToHex, perceptualHash, readPatientIds, resolveCrossSplitDuplicates } from '../lib/data/leakage';
 
 const cxrDir = process.env.CXR_DATA_DIR ? path.resolve(process.env.CXR_DATA_DIR) : articleDefaults.dataDir;
 const covidImage = path.join(cxrDir, 'COVID', 'COVID-3112.png');

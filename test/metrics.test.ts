@@ -1,20 +1,7 @@
 import { strict as assert } from 'assert';
-import { UserFacingError } from '../lib/errors';
-import {
-  averagePrecision,
-  binaryMetrics,
-  bootstrapConfidenceIntervals,
-  calibration,
-  chooseThreshold,
-  confusionMatrix,
-  evaluateScreening,
-  positiveColumn,
-  precisionRecallCurve,
-  predictLabels,
-  rocAuc,
-  rocCurve,
-} from '../lib/metrics';
-import { createRandom } from '../lib/random';
+import { UserFacingError } from '../lib/core/errors';
+import { averagePrecision, binaryMetrics, bootstrapConfidenceIntervals, calibration, chooseThreshold, confusionMatrix, evaluateScreening, positiveColumn, precisionRecallCurve, predictLabels, rocAuc, rocCurve } from '../lib/evaluate/metrics';
+import { createRandom } from '../lib/core/random';
 
 const COVID = 0;
 const NORMAL = 1;

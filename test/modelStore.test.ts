@@ -2,12 +2,12 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { ModelFileError } from '../lib/errors';
-import { buildHead } from '../lib/head';
-import { loadHead, readModelInfo, saveHead, SavedModelInfo } from '../lib/modelStore';
-import { createRandom } from '../lib/random';
-import { predictHead } from '../lib/train';
+import { ModelFileError } from '../lib/core/errors';
+import { buildHead } from '../lib/head/head';
+import { loadHead, readModelInfo, saveHead, SavedModelInfo } from '../lib/head/modelStore';
+import { createRandom } from '../lib/core/random';
 import { temporaryFolder, tfReady } from './helpers';
+import { predictHead } from '../lib/head/predict';
 
 const info: SavedModelInfo = {
   classNames: ['COVID', 'NORMAL'],

@@ -2,14 +2,15 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { createFeatureEngine, FeatureEngine, TfjsFeatureEngine } from '../lib/engine';
-import { UserFacingError } from '../lib/errors';
-import { caffePreprocess, loadImageRgb } from '../lib/images';
-import { foldBatchNorm } from '../lib/kerasToOnnx';
-import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from '../lib/onnxEngine';
-import { ensureBackboneOnnx, onnxModelPaths, staleReason } from '../lib/onnxExport';
-import { weightsPaths } from '../lib/weights';
+import { createFeatureEngine, TfjsFeatureEngine } from '../lib/backbone/engine';
+import { UserFacingError } from '../lib/core/errors';
+import { caffePreprocess, loadImageRgb } from '../lib/data/images';
+import { foldBatchNorm } from '../lib/backbone/kerasToOnnx';
+import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from '../lib/backbone/onnxEngine';
+import { ensureBackboneOnnx, onnxModelPaths, staleReason } from '../lib/backbone/onnxExport';
+import { weightsPaths } from '../lib/backbone/weights';
 import { realWeights, someXrays, temporaryFolder, tfReady } from './helpers';
+import { FeatureEngine } from '../lib/core/contracts';
 
 /**
  * Tolerances for ONNX Runtime vs tfjs (wasm) on the same float32 weights. Measured on these 8

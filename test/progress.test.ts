@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { createProgress, describeProgress } from '../lib/progress';
+import { createProgress, describeProgress } from '../lib/view/progress';
 
 const full = '█';
 const empty = '░';

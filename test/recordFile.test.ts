@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { RecordFile } from '../lib/recordFile';
+import { RecordFile } from '../lib/core/recordFile';
 import { temporaryFolder } from './helpers';
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');

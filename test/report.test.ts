@@ -5,10 +5,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { createCanvas } from 'canvas';
 import sharp from 'sharp';
-import { UserFacingError } from '../lib/errors';
-import { evaluateScreening } from '../lib/metrics';
-import { createRandom } from '../lib/random';
-import { escapeHtml, formatDuration, formatWithInterval, renderReport, ScreeningReport, writeReport } from '../lib/report';
+import { UserFacingError } from '../lib/core/errors';
+import { evaluateScreening } from '../lib/evaluate/metrics';
+import { createRandom } from '../lib/core/random';
+import { formatDuration, formatWithInterval, renderReport, ScreeningReport, writeReport } from '../lib/view/report';
+import { escapeHtml } from '../lib/view/html';
 
 const chromiumPath = '/usr/bin/chromium';
 

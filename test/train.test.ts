@@ -1,10 +1,12 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { loadConfig } from '../lib/config';
-import { buildHead } from '../lib/head';
-import { argmax, batchesPerEpoch, createOptimizer, EpochLog, evaluateHead, FeatureSet, oneHot, predictHead, trainHead } from '../lib/train';
+import { loadConfig } from '../lib/core/config';
+import { buildHead } from '../lib/head/head';
+import { batchesPerEpoch, createOptimizer, EpochLog, oneHot, trainHead } from '../lib/head/train';
 import { pick, realFeatureSet } from './featureFixtures';
 import { tfReady } from './helpers';
+import { argmax, evaluateHead, predictHead } from '../lib/head/predict';
+import { FeatureSet } from '../lib/core/contracts';
 
 const article = { hiddenUnits: [512, 512], classCount: 2, seed: 42 };
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { transposeBeforeWasmMatMul } from '../lib/wasmMatMul';
+import { transposeBeforeWasmMatMul } from '../lib/core/wasmMatMul';
 import { tfReady } from './helpers';
 
 describe('wasm BatchMatMul: transposed operands are transposed first', () => {

@@ -2,11 +2,11 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { loadBackbone, loadImagenetTop } from '../lib/backbone';
-import { TfjsFeatureEngine } from '../lib/engine';
-import { ModelFileError } from '../lib/errors';
-import { caffePreprocess, loadImageRgb } from '../lib/images';
-import { hasPublishedIntegrity, modernLayerNames, verifyWeights, weightsPackage, weightsPaths } from '../lib/weights';
+import { loadBackbone, loadImagenetTop } from '../lib/backbone/resnet50';
+import { TfjsFeatureEngine } from '../lib/backbone/engine';
+import { ModelFileError } from '../lib/core/errors';
+import { caffePreprocess, loadImageRgb } from '../lib/data/images';
+import { hasPublishedIntegrity, modernLayerNames, verifyWeights, weightsPackage, weightsPaths } from '../lib/backbone/weights';
 import { realWeights, samplePhoto, someXrays, temporaryFolder, tfReady } from './helpers';
 
 describe('weights: the real ImageNet ResNet50', function () {

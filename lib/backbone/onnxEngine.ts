@@ -1,0 +1,103 @@
+/**
+ * The frozen backbone on ONNX Runtime's CPU execution provider (about 13x the tfjs wasm
+ * backend here), running backbone.onnx built from the same ImageNet weights (onnxExport.ts).
+ */
+import * as os from 'os';
+import type * as OnnxRuntime from 'onnxruntime-node';
+import { UserFacingError } from '../core/errors';
+import { onnxConvMapsName, onnxInputName, onnxPooledName } from './kerasToOnnx';
+import { ensureBackboneOnnx } from './onnxExport';
+import { WeightsPaths } from './weights';
+import { convMapShape, featureLength, type FeatureEngine } from '../core/contracts';
+
+/** onnxruntime-node is not installed, or its native binding cannot load on this machine. */
+export class OnnxRuntimeUnavailableError extends UserFacingError {
+  constructor(reason: string) {
+    super(`onnxruntime-node cannot be loaded (${reason})`);
+    this.name = 'OnnxRuntimeUnavailableError';
+  }
+}
+
+let runtime: typeof OnnxRuntime | undefined;
+
+/** Loads onnxruntime-node on first use, so a missing or broken install is an error we can catch. */
+export function loadOnnxRuntime(): typeof OnnxRuntime {
+  if (!runtime) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      runtime = require('onnxruntime-node') as typeof OnnxRuntime;
+    } catch (error) {
+      throw new OnnxRuntimeUnavailableError(((error as Error).message ?? String(error)).split('\n')[0]);
+    }
+  }
+  return runtime;
+}
+
+export interface OnnxEngineOptions {
+  /** Threads for one convolution (intra-op); default: all cores. */
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+const imageValues = 224 * 224 * 3;
+const convMapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
+
+export class OnnxFeatureEngine implements FeatureEngine {
+  readonly name = 'onnxruntime' as const;
+  readonly description: string;
+
+  private constructor(
+    private readonly ort: typeof OnnxRuntime,
+    private readonly session: OnnxRuntime.InferenceSession,
+    readonly threads: number,
+  ) {
+    this.description = `onnxruntime (cpu, ${threads} thread${threads === 1 ? '' : 's'})`;
+  }
+
+  /** Builds backbone.onnx if needed, then opens an ONNX Runtime session on it. */
+  static async create(paths: WeightsPaths, options: OnnxEngineOptions = {}): Promise<OnnxFeatureEngine> {
+    const ort = loadOnnxRuntime();
+    const threads = options.threads ?? os.cpus().length;
+    if (!Number.isInteger(threads) || threads < 1) throw new UserFacingError(`threads must be a positive integer, got ${threads}`);
+    const onnxFile = await ensureBackboneOnnx(paths, options.log);
+    let session: OnnxRuntime.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(onnxFile, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: threads,
+        // One graph, one request at a time: no inter-op parallelism to gain.
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    } catch (error) {
+      throw new OnnxRuntimeUnavailableError(`session on ${onnxFile} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`);
+    }
+    return new OnnxFeatureEngine(ort, session, threads);
+  }
+
+  private async run(input: Float32Array, count: number, outputName: string, valuesPerImage: number): Promise<Float32Array> {
+    if (!Number.isInteger(count) || count < 1 || input.length < count * imageValues) {
+      throw new Error(`input holds ${input.length} values, too few for ${count} images of 224x224x3`);
+    }
+    // Exactly count images: callers may pass a larger reusable buffer.
+    const data = input.length === count * imageValues ? input : input.subarray(0, count * imageValues);
+    const tensor = new this.ort.Tensor('float32', data, [count, 224, 224, 3]);
+    const results = await this.session.run({ [onnxInputName]: tensor }, [outputName]);
+    const values = results[outputName].data as Float32Array;
+    if (values.length !== count * valuesPerImage) throw new Error(`expected ${count * valuesPerImage} values from ${outputName}, got ${values.length}`);
+    return values;
+  }
+
+  pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> {
+    return this.run(input, count, onnxPooledName, featureLength);
+  }
+
+  convMaps(input: Float32Array, count: number): Promise<Float32Array> {
+    return this.run(input, count, onnxConvMapsName, convMapValues);
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}

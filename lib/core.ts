@@ -1,0 +1,11 @@
+/** lib/core: settings, errors, shared contracts, files. */
+export * from './core/atomic';
+export * from './core/backend';
+export * from './core/classes';
+export * from './core/config';
+export * from './core/contracts';
+export * from './core/errors';
+export * from './core/random';
+export * from './core/recordFile';
+export * from './core/tfjsFiles';
+export * from './core/wasmMatMul';

@@ -1,0 +1,84 @@
+/**
+ * metrics.json: one layout for every evaluation the project writes, the test split (notebook 04)
+ * and external data (`npm run evaluate`). `version` changes when a field changes meaning.
+ */
+import * as fs from 'fs';
+import { writeJsonAtomicSync } from '../core/atomic';
+import { ModelFileError } from '../core/errors';
+import type { ScreeningEvaluation } from './metrics';
+
+export const runMetricsVersion = 1;
+
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export interface RunMetrics {
+  version: typeof runMetricsVersion;
+  kind: 'test split' | 'external validation';
+  generatedAt: string;
+  /** What produced the numbers: model folder, data folder, seeds, training settings... */
+  settings: Record<string, unknown>;
+  counts: {
+    found: number;
+    evaluated: number;
+    skipped: number;
+    perClass: Record<string, number>;
+    /** Test-split runs: the sizes of the three parts. */
+    split?: { train: number; validation: number; test: number };
+  };
+  skipped: SkippedFile[];
+  /** How the pooled features were obtained: computed now, reused from the cache, by which engines. */
+  features: { computed: number; reused: number; engines: Record<string, number> };
+  backend: string;
+  engine: string;
+  model: {
+    folder: string;
+    recipe: string | null;
+    trainedAt: string;
+    weightsFingerprint: string;
+    /** Threshold on the positive class chosen on validation data, null when none. */
+    threshold: number | null;
+  };
+  /** Keras' model.evaluate on the evaluated images: categorical cross-entropy and accuracy (argmax). */
+  test: { loss: number; accuracy: number; correct: number };
+  /** Which threshold the headline numbers use. */
+  headline: { threshold: number; description: string };
+  metrics: ScreeningEvaluation;
+  /** Seconds, by step. */
+  timings: Record<string, number>;
+  notes: string[];
+}
+
+export function writeRunMetrics(file: string, metrics: RunMetrics): void {
+  writeJsonAtomicSync(file, metrics);
+}
+
+/** Reads metrics.json; a file from an older layout is named as such. */
+export function readRunMetrics(file: string): RunMetrics {
+  if (!fs.existsSync(file)) throw new ModelFileError('no metrics yet; run notebooks/04-evaluate.ipynb first', file);
+  let metrics: RunMetrics;
+  try {
+    metrics = JSON.parse(fs.readFileSync(file, 'utf8')) as RunMetrics;
+  } catch (error) {
+    throw new ModelFileError(`cannot be read (${(error as Error).message})`, file);
+  }
+  if (metrics?.version !== runMetricsVersion) {
+    const found = JSON.stringify(metrics?.version);
+    throw new ModelFileError(`has layout version ${found}, not ${runMetricsVersion}; evaluate again`, file);
+  }
+  return metrics;
+}
+
+export interface PredictionRow {
+  file: string;
+  trueClass: string;
+  probabilities: number[];
+  predictedClass: string;
+}
+
+/** predictions.json: every evaluated image with its true class, probabilities and predicted class. */
+export function writePredictions(file: string, classNames: string[], predictions: PredictionRow[]): void {
+  writeJsonAtomicSync(file, { classNames, predictions });
+}

@@ -1,0 +1,63 @@
+/**
+ * The HTML report of an evaluation: one function for the run's report (outputs/report.html, from
+ * metrics.json and the saved figures) and for `npm run evaluate`'s report of external data.
+ */
+import * as fs from 'fs';
+import { Config, FigureName, outputPaths } from '../core/config';
+import { readRunMetrics, RunMetrics } from '../evaluate/runMetrics';
+import { ReportFigure, writeReport } from '../view/report';
+
+/** Figures of the run's report, in order, with their titles. */
+const runFigures: [FigureName, string][] = [
+  ['training-loss', 'Training loss per epoch'],
+  ['training-accuracy', 'Training accuracy per epoch'],
+  ['roc-curve', 'ROC curve'],
+  ['precision-recall-curve', 'Precision-recall curve'],
+  ['reliability-diagram', 'Reliability diagram'],
+  ['confusion-matrix-argmax', 'Confusion matrix (argmax)'],
+  ['confusion-matrix-chosen-threshold', 'Confusion matrix (threshold chosen on validation)'],
+  ['gradcam-grid', 'Grad-CAM on conv5_block3_out: correctly classified NORMAL (top) and COVID-19 (bottom) test images'],
+  ['samples', 'Sample training images'],
+];
+
+const sourceCaveat =
+  'The COVID-19 and NORMAL images come from different hospitals: a high score may partly reflect the source, not the disease.';
+
+/** Writes one evaluation's report: its metrics, settings, counts, timings and figures. */
+export async function writeEvaluationReport(file: string, title: string, metrics: RunMetrics, figures: ReportFigure[]): Promise<string> {
+  const counts = metrics.counts.split
+    ? { ...metrics.counts.split, skipped: metrics.counts.skipped }
+    : { ...metrics.counts.perClass, evaluated: metrics.counts.evaluated, skipped: metrics.counts.skipped };
+  const loss = metrics.test.loss.toFixed(4);
+  const accuracy = metrics.test.accuracy.toFixed(4);
+  const article = metrics.kind === 'test split' ? ' (article: 0.108 and 0.95)' : '';
+  await writeReport(file, {
+    title,
+    generatedAt: metrics.generatedAt,
+    settings: metrics.settings,
+    dataCounts: counts,
+    backend: metrics.backend,
+    engine: metrics.engine,
+    timings: metrics.timings,
+    metrics: metrics.metrics,
+    figures,
+    notes: [
+      `model.evaluate on the ${metrics.counts.evaluated} evaluated images: loss ${loss}, accuracy ${accuracy}${article}`,
+      ...(metrics.model.recipe ? [`training recipe "${metrics.model.recipe}"`] : []),
+      ...metrics.notes,
+      sourceCaveat,
+    ],
+  });
+  return file;
+}
+
+/** outputs/report.html from outputs/metrics.json and the figures saved so far. */
+export async function writeRunReport(config: Config): Promise<string> {
+  const paths = outputPaths(config);
+  const metrics = readRunMetrics(paths.metrics);
+  const figures = runFigures
+    .filter(([name]) => fs.existsSync(paths.figure(name)))
+    .map(([name, title]) => ({ title, png: fs.readFileSync(paths.figure(name)) }));
+  const title = 'COVID-19 vs NORMAL chest X-rays: ResNet50 transfer learning';
+  return writeEvaluationReport(paths.report, title, metrics, figures);
+}
