@@ -193,13 +193,17 @@ function listImages(dataDir: string): string[] {
 
 /** Untimed warm-up, then `runs` timed runs of `work`, which processes `images` images. */
 async function measure(
-  label: string, images: number, runs: number, work: () => Promise<void>,
+  label: string,
+  images: number,
+  runs: number,
+  work: () => Promise<void>,
 ): Promise<{ imagesPerSecond: number; samples: number[]; otherBusyCores: number | null }> {
   for (let attempt = 1; ; attempt++) {
     await waitForIdle();
     // Warm-up: at least one run and one second (first runs pay for allocation and caches).
     const warmUpEnd = Date.now() + 1000;
-    do await work(); while (Date.now() < warmUpEnd);
+    do await work();
+    while (Date.now() < warmUpEnd);
     const otherLoad = watchOtherLoad();
     const samples: number[] = [];
     for (let run = 1; run <= runs; run++) {
@@ -222,7 +226,8 @@ async function decodeAll(files: string[]): Promise<Float32Array> {
   const input = new Float32Array(files.length * imageValues);
   let row = 0;
   for await (const batch of preprocessedBatches(files, { batchSize: 16 })) {
-    if (batch.skipped.length) throw new Error(`cannot read ${batch.skipped.map((entry) => `${entry.file} (${entry.reason})`).join(', ')}`);
+    if (batch.skipped.length)
+      throw new Error(`cannot read ${batch.skipped.map((entry) => `${entry.file} (${entry.reason})`).join(', ')}`);
     input.set(batch.input, row * imageValues);
     row += batch.count;
   }
@@ -230,7 +235,12 @@ async function decodeAll(files: string[]): Promise<Float32Array> {
 }
 
 /** Runs `engine` over `count` images of `input` in batches of `batchSize`. */
-async function forwardAll(engine: { pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> }, input: Float32Array, count: number, batchSize: number): Promise<void> {
+async function forwardAll(
+  engine: { pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> },
+  input: Float32Array,
+  count: number,
+  batchSize: number,
+): Promise<void> {
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     await engine.pooledFeatures(input.subarray(start * imageValues, (start + size) * imageValues), size);
@@ -238,10 +248,22 @@ async function forwardAll(engine: { pooledFeatures(input: Float32Array, count: n
 }
 
 async function benchDecode(files: string[], options: Options): Promise<Row> {
-  const result = await measure(`decode+preprocess (batch ${options.batchSize})`, files.length, options.runs, async () => {
-    for await (const batch of preprocessedBatches(files, { batchSize: options.batchSize })) void batch;
-  });
-  return { what: 'decode + preprocess (sharp, pipeline)', batchSize: options.batchSize, threads: null, images: files.length, runs: options.runs, ...result };
+  const result = await measure(
+    `decode+preprocess (batch ${options.batchSize})`,
+    files.length,
+    options.runs,
+    async () => {
+      for await (const batch of preprocessedBatches(files, { batchSize: options.batchSize })) void batch;
+    },
+  );
+  return {
+    what: 'decode + preprocess (sharp, pipeline)',
+    batchSize: options.batchSize,
+    threads: null,
+    images: files.length,
+    runs: options.runs,
+    ...result,
+  };
 }
 
 async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number, options: Options): Promise<Row[]> {
@@ -251,9 +273,18 @@ async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number
   const wasmRuns = Math.min(options.runs, 3); // about 3 s a run
   const wasmBatch = Math.min(options.batchSize, wasmImages);
   let engine = await TfjsFeatureEngine.create(paths);
-  const wasm = await measure(`tfjs wasm (batch ${wasmBatch})`, wasmImages, wasmRuns, () => forwardAll(engine, input, wasmImages, wasmBatch));
+  const wasm = await measure(`tfjs wasm (batch ${wasmBatch})`, wasmImages, wasmRuns, () =>
+    forwardAll(engine, input, wasmImages, wasmBatch),
+  );
   await engine.dispose();
-  rows.push({ what: 'tfjs backbone, wasm backend (SIMD, 1 thread)', batchSize: wasmBatch, threads: 1, images: wasmImages, runs: wasmRuns, ...wasm });
+  rows.push({
+    what: 'tfjs backbone, wasm backend (SIMD, 1 thread)',
+    batchSize: wasmBatch,
+    threads: 1,
+    images: wasmImages,
+    runs: wasmRuns,
+    ...wasm,
+  });
 
   if (options.cpu) {
     // The pure-JS backend is about 10 s an image: 1 image, no warm-up beyond model loading, one run.
@@ -268,8 +299,15 @@ async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number
     await engine.dispose();
     await tf.setBackend('wasm');
     rows.push({
-      what: 'tfjs backbone, cpu backend (pure JS)', batchSize: 1, threads: 1, images: 1, runs: 1,
-      imagesPerSecond: 1 / seconds, samples: [1 / seconds], otherBusyCores: otherLoad(), note: '1 image, 1 run, no warm-up (too slow for more)',
+      what: 'tfjs backbone, cpu backend (pure JS)',
+      batchSize: 1,
+      threads: 1,
+      images: 1,
+      runs: 1,
+      imagesPerSecond: 1 / seconds,
+      samples: [1 / seconds],
+      otherBusyCores: otherLoad(),
+      note: '1 image, 1 run, no warm-up (too slow for more)',
     });
   }
   return rows;
@@ -284,8 +322,17 @@ async function benchOnnx(paths: WeightsPaths, input: Float32Array, count: number
       // Whole batches only, so every batch size does the same kind of work.
       const images = Math.max(batchSize, Math.floor(count / batchSize) * batchSize);
       if (images > count) continue;
-      const result = await measure(`onnxruntime ${threads} thread(s), batch ${batchSize}`, images, options.runs, () => forwardAll(engine, input, images, batchSize));
-      rows.push({ what: `onnxruntime cpu, ${threads} thread${threads > 1 ? 's' : ''}`, batchSize, threads, images, runs: options.runs, ...result });
+      const result = await measure(`onnxruntime ${threads} thread(s), batch ${batchSize}`, images, options.runs, () =>
+        forwardAll(engine, input, images, batchSize),
+      );
+      rows.push({
+        what: `onnxruntime cpu, ${threads} thread${threads > 1 ? 's' : ''}`,
+        batchSize,
+        threads,
+        images,
+        runs: options.runs,
+        ...result,
+      });
     }
     await engine.dispose();
   }
@@ -316,8 +363,13 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
   await engine.dispose();
   return {
     what: `end to end: pooled features, ${engine.description}, ${prefetch > 0 ? `decode overlapped (prefetch ${prefetch})` : 'decode not overlapped'}`,
-    batchSize, threads: engine.threads, images: done, runs: 1,
-    imagesPerSecond: done / seconds, samples: [done / seconds], seconds,
+    batchSize,
+    threads: engine.threads,
+    images: done,
+    runs: 1,
+    imagesPerSecond: done / seconds,
+    samples: [done / seconds],
+    seconds,
     peakRssMiB: peakRssMiB(),
     otherBusyCores: otherLoad(),
     note: `one run, session start excluded${skipped ? `, ${skipped} unreadable images skipped` : ''}`,
@@ -326,10 +378,22 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
 
 /** Runs the end-to-end measurement in a fresh process: its peak RSS is then its own. */
 function endToEndInChild(options: Options): Promise<Row> {
-  const argv = ['--e2e-child', '--batch-size', String(options.batchSize), '--prefetch', String(options.prefetch), '--data', options.dataDir, '--wait-idle', String(options.waitIdle)];
+  const argv = [
+    '--e2e-child',
+    '--batch-size',
+    String(options.batchSize),
+    '--prefetch',
+    String(options.prefetch),
+    '--data',
+    options.dataDir,
+    '--wait-idle',
+    String(options.waitIdle),
+  ];
   if (options.e2eLimit) argv.push('--e2e-limit', String(options.e2eLimit));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.on('error', reject);
@@ -360,7 +424,13 @@ async function benchNpmStart(files: string[], options: Options): Promise<Row[]> 
       const code = await new Promise<number | null>((resolve, reject) => {
         const child = spawn(process.execPath, [...process.execArgv, path.join(__dirname, 'run-notebooks.ts')], {
           stdio: ['ignore', 'ignore', 'inherit'],
-          env: { ...process.env, CXR_DATA_DIR: options.dataDir, CXR_CACHE_DIR: cacheDir, CXR_OUTPUTS_DIR: path.join(scratch, `outputs-${cache}`), CXR_SUBSET_PER_CLASS: '' },
+          env: {
+            ...process.env,
+            CXR_DATA_DIR: options.dataDir,
+            CXR_CACHE_DIR: cacheDir,
+            CXR_OUTPUTS_DIR: path.join(scratch, `outputs-${cache}`),
+            CXR_SUBSET_PER_CLASS: '',
+          },
         });
         child.on('error', reject);
         child.on('close', resolve);
@@ -369,10 +439,16 @@ async function benchNpmStart(files: string[], options: Options): Promise<Row[]> 
       if (code !== 0) throw new Error(`npm start (${cache} cache) failed with exit code ${code}`);
       rows.push({
         what: `npm start, all 5 notebooks, ${cache} feature cache`,
-        batchSize: options.batchSize, threads: os.cpus().length, images: files.length, runs: 1,
-        imagesPerSecond: files.length / seconds, samples: [files.length / seconds], seconds,
+        batchSize: options.batchSize,
+        threads: os.cpus().length,
+        images: files.length,
+        runs: 1,
+        imagesPerSecond: files.length / seconds,
+        samples: [files.length / seconds],
+        seconds,
         // The notebooks are child processes, so "other load" cannot be told apart from them here.
-        note: `${seconds.toFixed(0)} s wall time, kernel start-ups included`, otherBusyCores: null,
+        note: `${seconds.toFixed(0)} s wall time, kernel start-ups included`,
+        otherBusyCores: null,
       });
     }
   } finally {
@@ -383,13 +459,24 @@ async function benchNpmStart(files: string[], options: Options): Promise<Row[]> 
 
 function formatTable(rows: Row[]): string {
   const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'other load', 'note'];
-  const lines = rows.map((row) => [
-    row.what, row.batchSize ?? '-', row.threads ?? '-', row.images, row.runs, row.imagesPerSecond.toFixed(row.imagesPerSecond < 1 ? 3 : 1),
-    row.peakRssMiB ? `${row.peakRssMiB.toFixed(0)} MiB` : '', row.otherBusyCores === null ? '?' : `${row.otherBusyCores.toFixed(2)} cores`, row.note ?? '',
-  ].map(String));
+  const lines = rows.map((row) =>
+    [
+      row.what,
+      row.batchSize ?? '-',
+      row.threads ?? '-',
+      row.images,
+      row.runs,
+      row.imagesPerSecond.toFixed(row.imagesPerSecond < 1 ? 3 : 1),
+      row.peakRssMiB ? `${row.peakRssMiB.toFixed(0)} MiB` : '',
+      row.otherBusyCores === null ? '?' : `${row.otherBusyCores.toFixed(2)} cores`,
+      row.note ?? '',
+    ].map(String),
+  );
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));
   const format = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`;
-  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
+  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join(
+    '\n',
+  );
 }
 
 async function main(): Promise<void> {
@@ -406,7 +493,9 @@ async function main(): Promise<void> {
   }
 
   const loadBefore = os.loadavg();
-  progress(`${files.length} images in ${options.dataDir}; ${os.cpus().length} cores (${os.cpus()[0]?.model}); load average ${loadBefore.map((load) => load.toFixed(2)).join(' ')}`);
+  progress(
+    `${files.length} images in ${options.dataDir}; ${os.cpus().length} cores (${os.cpus()[0]?.model}); load average ${loadBefore.map((load) => load.toFixed(2)).join(' ')}`,
+  );
   if (loadBefore[0] > 0.5) progress('warning: the machine is busy with other work; figures will be low and noisy');
   const sample = files.slice(0, Math.min(options.images, files.length));
   if (sample.length === 0) throw new Error(`${options.dataDir}: no images found`);
@@ -425,12 +514,22 @@ async function main(): Promise<void> {
   const loadAfter = os.loadavg();
   const table = formatTable(rows);
   console.log(`\n${table}\n`);
-  if (fastest) console.log(`Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} (${fastest.imagesPerSecond.toFixed(1)} images/s).`);
-  console.log(`Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores other processes kept busy during the timed runs; figures are only clean where it is near 0.`);
+  if (fastest)
+    console.log(
+      `Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} (${fastest.imagesPerSecond.toFixed(1)} images/s).`,
+    );
+  console.log(
+    `Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores other processes kept busy during the timed runs; figures are only clean where it is near 0.`,
+  );
 
   const report = {
     date: new Date().toISOString(),
-    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: os.totalmem() / 2 ** 30, node: process.version },
+    machine: {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memoryGiB: os.totalmem() / 2 ** 30,
+      node: process.version,
+    },
     loadAverageBefore: loadBefore,
     loadAverageAfter: loadAfter,
     options: { ...options, e2eChild: undefined },

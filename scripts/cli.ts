@@ -46,7 +46,10 @@ export interface ParsedArgs {
 
 /** A command line that does not fit the command: printed with the usage line, exit code 1. */
 export class UsageError extends UserFacingError {
-  constructor(message: string, readonly spec: CommandSpec) {
+  constructor(
+    message: string,
+    readonly spec: CommandSpec,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
@@ -70,7 +73,14 @@ export function usageLine(spec: CommandSpec): string {
 export function helpText(spec: CommandSpec): string {
   const rows = spec.flags.map((flag) => [`--${flag.name}${flag.value ? ` ${flag.value}` : ''}`, flag.description]);
   const width = Math.max(...rows.map(([left]) => left.length));
-  return [spec.summary, '', usageLine(spec), '', ...rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`), ''].join('\n');
+  return [
+    spec.summary,
+    '',
+    usageLine(spec),
+    '',
+    ...rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`),
+    '',
+  ].join('\n');
 }
 
 /**
@@ -104,7 +114,8 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
     let value = match[2];
     if (value === undefined) {
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${flag.name} needs a value (${flag.value})`, spec);
+      if (next === undefined || (next.startsWith('--') && next.length > 2))
+        throw new UsageError(`--${flag.name} needs a value (${flag.value})`, spec);
       value = next;
       i++;
     }
@@ -115,15 +126,24 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
     parsed.flags[flag.name] = value;
   }
   for (const flag of spec.flags) {
-    if (flag.required && parsed.flags[flag.name] === undefined) throw new UsageError(`--${flag.name} is required (${flag.description})`, spec);
+    if (flag.required && parsed.flags[flag.name] === undefined)
+      throw new UsageError(`--${flag.name} is required (${flag.description})`, spec);
   }
   const { min, max } = spec.positionals;
   if (parsed.positionals.length < min) {
-    throw new UsageError(min === 1 && max === 1 ? `give one ${spec.positionals.label}` : `give at least ${min} ${spec.positionals.label}`, spec);
+    throw new UsageError(
+      min === 1 && max === 1 ? `give one ${spec.positionals.label}` : `give at least ${min} ${spec.positionals.label}`,
+      spec,
+    );
   }
   if (parsed.positionals.length > max) {
     const extra = parsed.positionals.slice(max).join(' ');
-    throw new UsageError(max === 0 ? `unexpected argument ${extra}` : `too many arguments (${extra}); give ${max === 1 ? 'one' : `at most ${max}`} ${spec.positionals.label}`, spec);
+    throw new UsageError(
+      max === 0
+        ? `unexpected argument ${extra}`
+        : `too many arguments (${extra}); give ${max === 1 ? 'one' : `at most ${max}`} ${spec.positionals.label}`,
+      spec,
+    );
   }
   return parsed;
 }
@@ -134,12 +154,22 @@ export function stringFlag(args: ParsedArgs, name: string): string | undefined {
 }
 
 /** A flag that must be a whole number in [min, max]. */
-export function integerFlag(args: ParsedArgs, spec: CommandSpec, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function integerFlag(
+  args: ParsedArgs,
+  spec: CommandSpec,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const text = stringFlag(args, name);
   if (text === undefined) return fallback;
   const value = Number(text);
   if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, not "${text}"`, spec);
+    throw new UsageError(
+      `--${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, not "${text}"`,
+      spec,
+    );
   }
   return value;
 }
@@ -147,8 +177,18 @@ export function integerFlag(args: ParsedArgs, spec: CommandSpec, name: string, f
 /** Flags every command accepts. */
 export const commonFlags: FlagSpec[] = [
   { name: 'model', value: 'dir', description: 'saved model folder (default: outputs/model)' },
-  { name: 'engine', value: 'name', choices: ['onnxruntime', 'tfjs'], description: 'feature engine for the ResNet50 backbone (default: the fastest available)' },
-  { name: 'backend', value: 'name', choices: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'], description: 'tfjs backend (default: the first that loads)' },
+  {
+    name: 'engine',
+    value: 'name',
+    choices: ['onnxruntime', 'tfjs'],
+    description: 'feature engine for the ResNet50 backbone (default: the fastest available)',
+  },
+  {
+    name: 'backend',
+    value: 'name',
+    choices: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
+    description: 'tfjs backend (default: the first that loads)',
+  },
 ];
 
 /** The configuration (defaults, then environment variables), with --engine and --backend applied. */
@@ -207,7 +247,8 @@ export function main(spec: CommandSpec, run: (args: ParsedArgs) => Promise<numbe
   };
   // npm runs scripts in the project root; paths on the command line mean the caller's folder.
   const callerFolder = process.env.INIT_CWD;
-  if (process.env.npm_lifecycle_event === spec.name && callerFolder && fs.existsSync(callerFolder)) process.chdir(callerFolder);
+  if (process.env.npm_lifecycle_event === spec.name && callerFolder && fs.existsSync(callerFolder))
+    process.chdir(callerFolder);
   Promise.resolve()
     .then(() => run(parseArgs(process.argv.slice(2), spec)))
     .then(finish, (error: unknown) => {

@@ -53,10 +53,24 @@ const spec: CommandSpec = {
     'External validation: runs a saved model on a folder with one sub-folder per class and writes metrics with 95% bootstrap CIs (JSON) and an HTML report.',
   positionals: { label: '', min: 0, max: 0 },
   flags: [
-    { name: 'data', value: 'folder', required: true, description: 'dataset with one sub-folder per class, e.g. covid-19/ and normal/' },
-    { name: 'out', value: 'dir', description: 'where to write metrics.json, predictions.json, report.html, figures/ (default: outputs/external/<data folder name>)' },
+    {
+      name: 'data',
+      value: 'folder',
+      required: true,
+      description: 'dataset with one sub-folder per class, e.g. covid-19/ and normal/',
+    },
+    {
+      name: 'out',
+      value: 'dir',
+      description:
+        'where to write metrics.json, predictions.json, report.html, figures/ (default: outputs/external/<data folder name>)',
+    },
     { name: 'resamples', value: 'n', description: 'bootstrap resamples for the confidence intervals (default 1000)' },
-    { name: 'threshold', value: 'chosen|0.5|p', description: "headline threshold: the model's saved one (default when it has one), 0.5 (argmax) or a probability" },
+    {
+      name: 'threshold',
+      value: 'chosen|0.5|p',
+      description: "headline threshold: the model's saved one (default when it has one), 0.5 (argmax) or a probability",
+    },
     ...commonFlags,
   ],
 };
@@ -67,11 +81,22 @@ interface ThresholdChoice {
   headline: 'default' | 'chosen';
 }
 
-function chooseThresholds(requested: string | undefined, saved: number | undefined, modelFolder: string): ThresholdChoice {
-  const savedChoice = saved === undefined ? undefined : { threshold: saved, description: 'saved with the model, chosen on validation data' };
+function chooseThresholds(
+  requested: string | undefined,
+  saved: number | undefined,
+  modelFolder: string,
+): ThresholdChoice {
+  const savedChoice =
+    saved === undefined
+      ? undefined
+      : { threshold: saved, description: 'saved with the model, chosen on validation data' };
   if (requested === undefined) return { chosen: savedChoice, headline: savedChoice ? 'chosen' : 'default' };
   if (requested === 'chosen') {
-    if (!savedChoice) throw new ModelFileError('has no saved decision threshold (classifier.json has no "threshold"); use --threshold 0.5', modelFolder);
+    if (!savedChoice)
+      throw new ModelFileError(
+        'has no saved decision threshold (classifier.json has no "threshold"); use --threshold 0.5',
+        modelFolder,
+      );
     return { chosen: savedChoice, headline: 'chosen' };
   }
   const value = Number(requested);
@@ -82,14 +107,15 @@ function chooseThresholds(requested: string | undefined, saved: number | undefin
   return { chosen: { threshold: value, description: 'given with --threshold' }, headline: 'chosen' };
 }
 
-
 main(spec, async (args) => {
   const started = Date.now();
   const config = configFromArgs(args);
   const dataFolder = path.resolve(stringFlag(args, 'data')!);
   const modelFolder = modelFolderFromArgs(args, config);
   const resamples = integerFlag(args, spec, 'resamples', config.bootstrapResamples, 1, 1_000_000);
-  const out = path.resolve(stringFlag(args, 'out') ?? path.join(outputPaths(config).external, path.basename(dataFolder)));
+  const out = path.resolve(
+    stringFlag(args, 'out') ?? path.join(outputPaths(config).external, path.basename(dataFolder)),
+  );
 
   // Everything that can be checked cheaply is checked before the backbone is loaded.
   const info = checkModelFolder(modelFolder);
@@ -115,20 +141,25 @@ main(spec, async (args) => {
     await backbone.engine.dispose();
   }
   for (const entry of extraction.skipped) note(`skipped ${entry.file}: ${entry.reason}`);
-  if (extraction.kept.length === 0) throw new DatasetError(`none of the ${files.length} images could be read`, dataFolder);
+  if (extraction.kept.length === 0)
+    throw new DatasetError(`none of the ${files.length} images could be read`, dataFolder);
 
   const trueLabels = extraction.kept.map((index) => labels[index]);
   const notes: string[] = [];
   const missingClass = info.classNames.find((_, index) => !trueLabels.includes(index));
   if (missingClass) {
     const undefinedMetric = missingClass === info.classNames[info.positiveClass] ? 'sensitivity' : 'specificity';
-    notes.push(`No readable ${missingClass} images: metrics that need both classes (AUC, ${undefinedMetric}) are undefined (n/a).`);
+    notes.push(
+      `No readable ${missingClass} images: metrics that need both classes (AUC, ${undefinedMetric}) are undefined (n/a).`,
+    );
   }
   if (weightsWarning) notes.push(weightsWarning.replace(/^warning: /, ''));
   const relative = (file: string) => path.relative(dataFolder, file);
   const skipped = extraction.skipped.map((entry) => ({ file: relative(entry.file), reason: entry.reason }));
   if (skipped.length) notes.push(skippedSummary(skipped, true));
-  const classFolders = Object.fromEntries(dataset.classNames.map((name, index) => [name, info.classNames[mapping[index]]]));
+  const classFolders = Object.fromEntries(
+    dataset.classNames.map((name, index) => [name, info.classNames[mapping[index]]]),
+  );
   const { metrics, probabilities } = evaluateRun({
     model,
     evaluated: { features: extraction.features, labels: trueLabels },
@@ -157,10 +188,15 @@ main(spec, async (args) => {
   model.head.dispose();
   metrics.settings.headlineThreshold = `${metrics.headline.threshold} (${metrics.headline.description})`;
   metrics.timings['total (s)'] = (Date.now() - started) / 1000;
-  const headline = thresholds.headline === 'chosen' && metrics.metrics.atChosenThreshold ? metrics.metrics.atChosenThreshold : metrics.metrics.atDefaultThreshold;
+  const headline =
+    thresholds.headline === 'chosen' && metrics.metrics.atChosenThreshold
+      ? metrics.metrics.atChosenThreshold
+      : metrics.metrics.atDefaultThreshold;
 
   const figures = screeningFigures(metrics.metrics, headline);
-  await Promise.all(figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)));
+  await Promise.all(
+    figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)),
+  );
   writePredictions(
     path.join(out, 'predictions.json'),
     info.classNames,
@@ -172,7 +208,12 @@ main(spec, async (args) => {
     })),
   );
   writeRunMetrics(path.join(out, 'metrics.json'), metrics);
-  await writeEvaluationReport(path.join(out, 'report.html'), `External validation on ${path.basename(dataFolder)}`, metrics, figures);
+  await writeEvaluationReport(
+    path.join(out, 'report.html'),
+    `External validation on ${path.basename(dataFolder)}`,
+    metrics,
+    figures,
+  );
 
   if (extraction.skipped.length) note(skippedSummary(extraction.skipped, false));
   const perClass = info.classNames.map((name) => `${name} ${metrics.counts.perClass[name]}`).join(', ');

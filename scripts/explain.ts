@@ -37,11 +37,21 @@ import {
 
 const spec: CommandSpec = {
   name: 'explain',
-  summary: 'Writes the Grad-CAM overlay of one chest X-ray (where the model looked) as a PNG and prints the class probabilities.',
+  summary:
+    'Writes the Grad-CAM overlay of one chest X-ray (where the model looked) as a PNG and prints the class probabilities.',
   positionals: { label: '<image>', min: 1, max: 1 },
   flags: [
-    { name: 'out', value: 'file.png', description: 'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image name>-gradcam.png)' },
-    { name: 'class', value: 'name', description: 'class to explain, e.g. COVID or NORMAL (default: the predicted class)' },
+    {
+      name: 'out',
+      value: 'file.png',
+      description:
+        'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image name>-gradcam.png)',
+    },
+    {
+      name: 'class',
+      value: 'name',
+      description: 'class to explain, e.g. COVID or NORMAL (default: the predicted class)',
+    },
     ...commonFlags,
   ],
 };
@@ -50,8 +60,14 @@ function outputPath(requested: string | undefined, image: string, outputsDir: st
   const name = `${path.basename(image, path.extname(image))}-gradcam.png`;
   if (requested === undefined) return path.join(outputsDir, 'explain', name);
   const resolved = path.resolve(requested);
-  if (requested.endsWith('/') || requested.endsWith(path.sep) || (fs.existsSync(resolved) && fs.statSync(resolved).isDirectory())) return path.join(resolved, name);
-  if (path.extname(resolved).toLowerCase() !== '.png') throw new UsageError(`--out must name a .png file or a folder, not "${requested}"`, spec);
+  if (
+    requested.endsWith('/') ||
+    requested.endsWith(path.sep) ||
+    (fs.existsSync(resolved) && fs.statSync(resolved).isDirectory())
+  )
+    return path.join(resolved, name);
+  if (path.extname(resolved).toLowerCase() !== '.png')
+    throw new UsageError(`--out must name a .png file or a folder, not "${requested}"`, spec);
   return resolved;
 }
 
@@ -63,7 +79,10 @@ main(spec, async (args) => {
   let classIndex: number | undefined;
   if (requestedClass !== undefined) {
     classIndex = matchClass(requestedClass, info.classNames);
-    if (classIndex < 0) throw new UserFacingError(`--class "${requestedClass}" is not a class of the model in ${displayPath(modelFolder)}; choose one of ${info.classNames.join(', ')}`);
+    if (classIndex < 0)
+      throw new UserFacingError(
+        `--class "${requestedClass}" is not a class of the model in ${displayPath(modelFolder)}; choose one of ${info.classNames.join(', ')}`,
+      );
   }
   const imageFile = args.positionals[0];
   const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir);
@@ -93,7 +112,9 @@ main(spec, async (args) => {
     writeFileAtomicSync(out, png);
     const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
     printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
-    printResult(`probabilities: ${listed}; predicted ${info.classNames[predicted]}${threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : ''}`);
+    printResult(
+      `probabilities: ${listed}; predicted ${info.classNames[predicted]}${threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : ''}`,
+    );
   } finally {
     convMap.dispose();
     model.head.dispose();

@@ -33,7 +33,8 @@ import {
 
 const spec: CommandSpec = {
   name: 'predict',
-  summary: 'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, predicted class).',
+  summary:
+    'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, predicted class).',
   positionals: { label: '<image or folder>...', min: 1, max: Infinity },
   flags: commonFlags,
 };
@@ -85,7 +86,11 @@ main(spec, async (args) => {
     skipped.push({ file, reason: 'not found' });
   }
   if (inputs.files.length === 0) {
-    throw new UserFacingError(inputs.missing.length ? `nothing to predict: ${skippedSummary(skipped, false)}` : `no PNG or JPEG images found in ${args.positionals.join(', ')}`);
+    throw new UserFacingError(
+      inputs.missing.length
+        ? `nothing to predict: ${skippedSummary(skipped, false)}`
+        : `no PNG or JPEG images found in ${args.positionals.join(', ')}`,
+    );
   }
 
   const model = await openModel(modelFolder, config, note, info);
@@ -105,7 +110,8 @@ main(spec, async (args) => {
       }
       if (batch.count > 0) {
         const pooled = await engine.pooledFeatures(batch.input, batch.count);
-        if (pooled.length !== batch.count * featureLength) throw new Error(`the engine returned ${pooled.length} features for ${batch.count} images`);
+        if (pooled.length !== batch.count * featureLength)
+          throw new Error(`the engine returned ${pooled.length} features for ${batch.count} images`);
         predictHead(model.head, pooled).forEach((probabilities, row) => {
           const line: Record<string, unknown> = {
             file: batch.files[row],
@@ -129,6 +135,7 @@ main(spec, async (args) => {
 
   if (skipped.length) note(skippedSummary(skipped, false));
   if (predicted === 0) throw new UserFacingError(`no image could be read (${skipped.length} skipped)`);
-  if (inputs.files.length + inputs.missing.length > 1) note(`predicted ${predicted} image${predicted === 1 ? '' : 's'} with ${displayPath(modelFolder)}`);
+  if (inputs.files.length + inputs.missing.length > 1)
+    note(`predicted ${predicted} image${predicted === 1 ? '' : 's'} with ${displayPath(modelFolder)}`);
   return 0;
 });

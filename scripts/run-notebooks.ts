@@ -26,7 +26,9 @@ const notebooks = fs
 const timeoutSeconds = Number(process.env.NOTEBOOK_TIMEOUT_SECONDS ?? 3600);
 
 fs.mkdirSync(paths.notebooks, { recursive: true });
-console.log(`running ${notebooks.length} notebooks on ${config.dataDir}${config.subsetPerClass ? ` (${config.subsetPerClass} images per class)` : ''}; outputs in ${paths.folder}`);
+console.log(
+  `running ${notebooks.length} notebooks on ${config.dataDir}${config.subsetPerClass ? ` (${config.subsetPerClass} images per class)` : ''}; outputs in ${paths.folder}`,
+);
 const started = Date.now();
 let passed = 0;
 let failed = 0;
@@ -36,13 +38,28 @@ for (const notebook of notebooks) {
   process.stdout.write(`  ${notebook} ... `);
   const result = spawnSync(
     'jupyter',
-    ['nbconvert', '--to', 'notebook', '--execute', path.join(notebooksDir, notebook), '--output-dir', paths.notebooks,
-      '--ExecutePreprocessor.kernel_name=tslab', `--ExecutePreprocessor.timeout=${timeoutSeconds}`],
+    [
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      path.join(notebooksDir, notebook),
+      '--output-dir',
+      paths.notebooks,
+      '--ExecutePreprocessor.kernel_name=tslab',
+      `--ExecutePreprocessor.timeout=${timeoutSeconds}`,
+    ],
     {
       cwd: notebooksDir,
       encoding: 'utf8',
       // Absolute paths: the kernel runs in notebooks/, where relative ones would mean something else.
-      env: { ...process.env, CXR_DATA_DIR: config.dataDir, CXR_OUTPUTS_DIR: config.outputsDir, CXR_CACHE_DIR: config.cacheDir, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+      env: {
+        ...process.env,
+        CXR_DATA_DIR: config.dataDir,
+        CXR_OUTPUTS_DIR: config.outputsDir,
+        CXR_CACHE_DIR: config.cacheDir,
+        PYDEVD_DISABLE_FILE_VALIDATION: '1',
+      },
     },
   );
   const seconds = ((Date.now() - notebookStarted) / 1000).toFixed(1);
@@ -72,10 +89,14 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   const numbers = [split?.train, split?.validation, split?.test, metrics?.test.loss, metrics?.test.accuracy];
   if (!metrics?.backend || !numbers.every((value) => typeof value === 'number' && Number.isFinite(value))) {
     metricsMissing = true;
-    console.error(`${paths.metrics} is missing or lacks backend, counts.split.{train,validation,test} or test.{loss,accuracy}`);
+    console.error(
+      `${paths.metrics} is missing or lacks backend, counts.split.{train,validation,test} or test.{loss,accuracy}`,
+    );
   } else {
     const { loss, accuracy } = metrics.test;
-    console.log(`metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`);
+    console.log(
+      `metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`,
+    );
   }
 }
 console.log(`notebooks: ${passed} passed, ${failed} failed`);

@@ -35,7 +35,9 @@ function resolveImport(from: string, specifier: string): string | undefined {
 function importsOf(file: string): string[] {
   const source = fs.readFileSync(file, 'utf8');
   const specifiers = [...source.matchAll(/(?:from|import|require\()\s*'(\.{1,2}\/[^']+)'/g)].map((match) => match[1]);
-  return specifiers.map((specifier) => resolveImport(file, specifier)).filter((found): found is string => found !== undefined);
+  return specifiers
+    .map((specifier) => resolveImport(file, specifier))
+    .filter((found): found is string => found !== undefined);
 }
 
 const folderOf = (file: string) => path.relative(libRoot, file).split(path.sep)[0].replace(/\.ts$/, '');
@@ -49,10 +51,19 @@ describe('lib/ architecture', () => {
     const folders = Object.keys(allowedImports).sort();
     assert.deepEqual(top.filter((name) => !name.endsWith('.ts')).sort(), folders);
     // A face only re-exports its folder: tslab resolves './lib/core' to lib/core.ts, not to an index.ts.
-    assert.deepEqual(top.filter((name) => name.endsWith('.ts')).sort(), folders.map((folder) => `${folder}.ts`));
+    assert.deepEqual(
+      top.filter((name) => name.endsWith('.ts')).sort(),
+      folders.map((folder) => `${folder}.ts`),
+    );
     for (const folder of folders) {
-      const lines = fs.readFileSync(path.join(libRoot, `${folder}.ts`), 'utf8').split('\n').filter((line) => line.startsWith('export') || line.startsWith('import'));
-      assert.ok(lines.length > 0 && lines.every((line) => line.startsWith(`export * from './${folder}/`)), `lib/${folder}.ts re-exports lib/${folder}/ only`);
+      const lines = fs
+        .readFileSync(path.join(libRoot, `${folder}.ts`), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('export') || line.startsWith('import'));
+      assert.ok(
+        lines.length > 0 && lines.every((line) => line.startsWith(`export * from './${folder}/`)),
+        `lib/${folder}.ts re-exports lib/${folder}/ only`,
+      );
     }
   });
 
@@ -62,7 +73,8 @@ describe('lib/ architecture', () => {
       for (const target of imports) {
         const from = folderOf(file);
         const to = folderOf(target);
-        if (from !== to && !allowedImports[from]?.includes(to)) wrong.push(`${path.relative(libRoot, file)} -> ${path.relative(libRoot, target)}`);
+        if (from !== to && !allowedImports[from]?.includes(to))
+          wrong.push(`${path.relative(libRoot, file)} -> ${path.relative(libRoot, target)}`);
       }
     }
     assert.deepEqual(wrong, []);
@@ -74,7 +86,9 @@ describe('lib/ architecture', () => {
     const visit = (file: string, trail: string[]) => {
       if (state.get(file) === 'done') return;
       if (state.get(file) === 'visiting') {
-        cycles.push([...trail.slice(trail.indexOf(file)), file].map((item) => path.relative(libRoot, item)).join(' -> '));
+        cycles.push(
+          [...trail.slice(trail.indexOf(file)), file].map((item) => path.relative(libRoot, item)).join(' -> '),
+        );
         return;
       }
       state.set(file, 'visiting');
@@ -86,7 +100,9 @@ describe('lib/ architecture', () => {
   });
 
   it('keeps every source file under 400 lines', () => {
-    const long = files.map((file) => [path.relative(libRoot, file), fs.readFileSync(file, 'utf8').split('\n').length] as const).filter(([, lines]) => lines > 400);
+    const long = files
+      .map((file) => [path.relative(libRoot, file), fs.readFileSync(file, 'utf8').split('\n').length] as const)
+      .filter(([, lines]) => lines > 400);
     assert.deepEqual(long, []);
   });
 });

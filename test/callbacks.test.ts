@@ -1,6 +1,11 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { EarlyStoppingWithRestore, getLearningRate, ReduceLearningRateOnPlateau, setLearningRate } from '../lib/head/callbacks';
+import {
+  EarlyStoppingWithRestore,
+  getLearningRate,
+  ReduceLearningRateOnPlateau,
+  setLearningRate,
+} from '../lib/head/callbacks';
 import { tfReady } from './helpers';
 
 /** A one-weight model whose weights we set to a marker value "at the end of" each fake epoch. */
@@ -19,7 +24,10 @@ function setMarker(model: tf.LayersModel, value: number): void {
 
 function marker(model: tf.LayersModel): number {
   const values = model.getWeights().map((weight) => weight.dataSync());
-  assert.ok(values.every((array) => array.every((value) => value === values[0][0])), 'all weights hold one marker');
+  assert.ok(
+    values.every((array) => array.every((value) => value === values[0][0])),
+    'all weights hold one marker',
+  );
   return values[0][0];
 }
 
@@ -161,22 +169,38 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
       await assert.rejects(stopping.onEpochEnd(0, { loss: 0.5, acc: 0.8 }), {
         message: `"val_loss" is not in this epoch's logs (loss, acc); pass validation data to fit`,
       });
-      await assert.rejects(stopping.onEpochEnd(0, undefined), /"val_loss" is not in this epoch's logs \(\); pass validation data to fit/);
+      await assert.rejects(
+        stopping.onEpochEnd(0, undefined),
+        /"val_loss" is not in this epoch's logs \(\); pass validation data to fit/,
+      );
       await assert.rejects(stopping.onEpochEnd(0, { val_loss: NaN }), /"val_loss" is not in this epoch's logs/);
     });
 
     it('drives a real fit(): stops and restores inside tfjs training', async () => {
       const fitted = tinyModel();
       fitted.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
-      const x = tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]);
+      const x = tf.tensor2d([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+        [7, 8],
+      ]);
       const y = tf.tensor2d([[1], [2], [3], [4]]);
       // Validation targets that move away as the fit improves: val_loss rises after the first epoch.
       const validationY = tf.tensor2d([[-10], [-20], [-30], [-40]]);
       const stopping = new EarlyStoppingWithRestore({ ...article, restoreBestWeights: true });
       const afterEpochs: number[][] = [];
-      const recorder = new tf.CustomCallback({ onEpochEnd: async () => void afterEpochs.push(Array.from(fitted.getWeights()[0].dataSync())) });
+      const recorder = new tf.CustomCallback({
+        onEpochEnd: async () => void afterEpochs.push(Array.from(fitted.getWeights()[0].dataSync())),
+      });
       try {
-        const history = await fitted.fit(x, y, { epochs: 10, batchSize: 4, validationData: [x, validationY], callbacks: [recorder, stopping], verbose: 0 });
+        const history = await fitted.fit(x, y, {
+          epochs: 10,
+          batchSize: 4,
+          validationData: [x, validationY],
+          callbacks: [recorder, stopping],
+          verbose: 0,
+        });
         const losses = history.history.val_loss as number[];
         assert.equal(losses.length, 2, `val_loss ${losses.join(', ')}`);
         assert.ok(losses[1] >= losses[0]);
@@ -193,7 +217,11 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
   describe('ReduceLearningRateOnPlateau', () => {
     const reduce = { monitor: 'val_loss', factor: 0.1, patience: 0, minLearningRate: 0 };
 
-    async function run(callback: ReduceLearningRateOnPlateau, losses: number[], optimizer: tf.Optimizer): Promise<number[]> {
+    async function run(
+      callback: ReduceLearningRateOnPlateau,
+      losses: number[],
+      optimizer: tf.Optimizer,
+    ): Promise<number[]> {
       await callback.onTrainBegin();
       const rates: number[] = [];
       for (const [epoch, loss] of losses.entries()) {
@@ -205,7 +233,12 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
 
     function assertClose(actual: number[], expected: number[]): void {
       assert.equal(actual.length, expected.length);
-      actual.forEach((value, index) => assert.ok(Math.abs(value - expected[index]) <= 1e-12 * Math.max(1, expected[index]), `${actual} vs ${expected}`));
+      actual.forEach((value, index) =>
+        assert.ok(
+          Math.abs(value - expected[index]) <= 1e-12 * Math.max(1, expected[index]),
+          `${actual} vs ${expected}`,
+        ),
+      );
     }
 
     it('patience 0: every epoch that is not better multiplies the rate by 0.1', async () => {
@@ -224,7 +257,10 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
       const sgd = tf.train.sgd(0.1);
       const callback = new ReduceLearningRateOnPlateau(sgd, { ...reduce, patience: 2 });
       // best 1.0; bad, bad -> 0.01; bad, bad -> 0.001; an improvement resets; bad -> no change yet.
-      assertClose(await run(callback, [1.0, 1.1, 1.2, 1.3, 1.4, 0.5, 0.6], sgd), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001]);
+      assertClose(
+        await run(callback, [1.0, 1.1, 1.2, 1.3, 1.4, 0.5, 0.6], sgd),
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001],
+      );
       assert.deepEqual(
         callback.changes.map((change) => change.epoch),
         [2, 4],
@@ -256,7 +292,10 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
         const v = tf.variable(tf.scalar(1));
         optimizer.minimize(() => v.mul(1) as tf.Scalar);
         const moved = 1 - v.dataSync()[0];
-        assert.ok(Math.abs(moved - 0.05) < 1e-4, `${optimizer.getClassName()} moved by ${moved}, expected the reduced rate 0.05`);
+        assert.ok(
+          Math.abs(moved - 0.05) < 1e-4,
+          `${optimizer.getClassName()} moved by ${moved}, expected the reduced rate 0.05`,
+        );
         v.dispose();
         optimizer.dispose();
       }
@@ -273,7 +312,10 @@ describe('callbacks: Keras EarlyStopping (with restore) and ReduceLROnPlateau', 
     it('a missing val_loss is the same clear error', async () => {
       const sgd = tf.train.sgd(0.1);
       const callback = new ReduceLearningRateOnPlateau(sgd, reduce);
-      await assert.rejects(callback.onEpochEnd(0, { loss: 1 }), /"val_loss" is not in this epoch's logs \(loss\); pass validation data to fit/);
+      await assert.rejects(
+        callback.onEpochEnd(0, { loss: 1 }),
+        /"val_loss" is not in this epoch's logs \(loss\); pass validation data to fit/,
+      );
       sgd.dispose();
     });
   });

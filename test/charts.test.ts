@@ -18,7 +18,12 @@ function hexToRgb(hex: string): [number, number, number] {
 function countColour(image: { data: Buffer }, [red, green, blue]: [number, number, number], tolerance = 6): number {
   let count = 0;
   for (let i = 0; i < image.data.length; i += 3) {
-    if (Math.abs(image.data[i] - red) <= tolerance && Math.abs(image.data[i + 1] - green) <= tolerance && Math.abs(image.data[i + 2] - blue) <= tolerance) count++;
+    if (
+      Math.abs(image.data[i] - red) <= tolerance &&
+      Math.abs(image.data[i + 1] - green) <= tolerance &&
+      Math.abs(image.data[i + 2] - blue) <= tolerance
+    )
+      count++;
   }
   return count;
 }
@@ -70,9 +75,19 @@ describe('lineChart', () => {
 
   it('draws the dashed diagonal for ROC curves', async () => {
     const withDiagonal = await decode(
-      lineChart({ title: 'ROC', xLabel: 'FPR', yLabel: 'TPR', xDomain: [0, 1], yDomain: [0, 1], diagonal: true, series: [] }),
+      lineChart({
+        title: 'ROC',
+        xLabel: 'FPR',
+        yLabel: 'TPR',
+        xDomain: [0, 1],
+        yDomain: [0, 1],
+        diagonal: true,
+        series: [],
+      }),
     );
-    const without = await decode(lineChart({ title: 'ROC', xLabel: 'FPR', yLabel: 'TPR', xDomain: [0, 1], yDomain: [0, 1], series: [] }));
+    const without = await decode(
+      lineChart({ title: 'ROC', xLabel: 'FPR', yLabel: 'TPR', xDomain: [0, 1], yDomain: [0, 1], series: [] }),
+    );
     assert.ok(countColour(withDiagonal, [154, 154, 154], 10) > countColour(without, [154, 154, 154], 10) + 50);
   });
 
@@ -85,7 +100,15 @@ describe('lineChart', () => {
 
 describe('confusionMatrixChart', () => {
   it('shades the cells by count', async () => {
-    const image = await decode(confusionMatrixChart([[412, 17], [28, 438]], ['COVID-19', 'NORMAL']));
+    const image = await decode(
+      confusionMatrixChart(
+        [
+          [412, 17],
+          [28, 438],
+        ],
+        ['COVID-19', 'NORMAL'],
+      ),
+    );
     assert.ok(image.width >= 300 && image.height >= 300);
     // The largest count gets the darkest blue, the smallest a near-white blue.
     assert.ok(countColour(image, [8, 48, 107], 2) > 1000, 'dark cell');
@@ -93,12 +116,35 @@ describe('confusionMatrixChart', () => {
   });
 
   it('handles an all-zero matrix', async () => {
-    assert.ok((await decode(confusionMatrixChart([[0, 0], [0, 0]], ['a', 'b'], 'empty'))).width > 0);
+    assert.ok(
+      (
+        await decode(
+          confusionMatrixChart(
+            [
+              [0, 0],
+              [0, 0],
+            ],
+            ['a', 'b'],
+            'empty',
+          ),
+        )
+      ).width > 0,
+    );
   });
 
   it('rejects a matrix that does not match the class names', () => {
     assert.throws(() => confusionMatrixChart([[1, 2]], ['a', 'b']), /must be 2x2/);
-    assert.throws(() => confusionMatrixChart([[1, -2], [0, 1]], ['a', 'b']), /non-negative/);
+    assert.throws(
+      () =>
+        confusionMatrixChart(
+          [
+            [1, -2],
+            [0, 1],
+          ],
+          ['a', 'b'],
+        ),
+      /non-negative/,
+    );
   });
 });
 
@@ -131,7 +177,10 @@ describe('imageGrid', () => {
 
   it('rejects an empty grid and images of the wrong size', () => {
     assert.throws(() => imageGrid({ rows: [] }), /at least one/);
-    assert.throws(() => imageGrid({ rows: [{ label: 'x', images: [{ rgb: new Uint8Array(5), width: 2, height: 2 }] }] }), /expected 2x2x3 = 12/);
+    assert.throws(
+      () => imageGrid({ rows: [{ label: 'x', images: [{ rgb: new Uint8Array(5), width: 2, height: 2 }] }] }),
+      /expected 2x2x3 = 12/,
+    );
   });
 });
 

@@ -32,13 +32,21 @@ interface CliResult {
 }
 
 /** Runs scripts/<name>.ts in a child process, as `npm run <name> -- ...args` does. */
-function runCli(name: 'predict' | 'explain' | 'evaluate', args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+function runCli(
+  name: 'predict' | 'explain' | 'evaluate',
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'scripts', `${name}.ts`), ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(projectRoot, 'scripts', `${name}.ts`), ...args],
+      {
+        cwd: projectRoot,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -87,7 +95,12 @@ function enormousPng(width: number, height: number): Buffer {
   header.writeUInt32BE(height, 4);
   header[8] = 8; // 8-bit grey
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(Buffer.alloc(width + 1))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(Buffer.alloc(width + 1))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** A folder of good images in odd formats and sizes beside bad files, some in a sub-folder. */
@@ -133,7 +146,6 @@ async function makeMixedFolder(work: string) {
   return { folder, good, bad };
 }
 
-
 describe('command-line helpers', () => {
   const spec: CommandSpec = {
     name: 'demo',
@@ -149,7 +161,10 @@ describe('command-line helpers', () => {
 
   it('parses flags with separate or inline values, switches and positionals', () => {
     const parsed = parseArgs(['a.png', '--out', 'x.png', '--engine=tfjs', '--quiet', '--data', 'd'], spec);
-    assert.deepEqual(parsed, { positionals: ['a.png'], flags: { out: 'x.png', engine: 'tfjs', quiet: true, data: 'd' } });
+    assert.deepEqual(parsed, {
+      positionals: ['a.png'],
+      flags: { out: 'x.png', engine: 'tfjs', quiet: true, data: 'd' },
+    });
     assert.deepEqual(parseArgs(['--data', 'd', '--', '--odd-name.png'], spec).positionals, ['--odd-name.png']);
   });
 
@@ -165,7 +180,11 @@ describe('command-line helpers', () => {
       [['a.png', '--data', 'd', '--quiet=yes'], /--quiet takes no value/],
     ];
     for (const [argv, message] of cases) {
-      assert.throws(() => parseArgs(argv, spec), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));
+      assert.throws(
+        () => parseArgs(argv, spec),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+        argv.join(' '),
+      );
     }
   });
 
@@ -177,8 +196,14 @@ describe('command-line helpers', () => {
     assert.equal(matchClass('PNEUMONIA', classNames), -1);
     assert.equal(matchClass('', classNames), -1);
     assert.deepEqual(matchClassFolders(['Normal', 'covid-19'], classNames, '/data', '/model'), [1, 0]);
-    assert.throws(() => matchClassFolders(['COVID', 'PNEUMONIA'], classNames, '/data', '/model'), /"PNEUMONIA" matches none of the model's classes; the model's class NORMAL has no folder/);
-    assert.throws(() => matchClassFolders(['COVID', 'covid-19', 'normal'], classNames, '/data', '/model'), /folders "COVID" and "covid-19" both match the class COVID/);
+    assert.throws(
+      () => matchClassFolders(['COVID', 'PNEUMONIA'], classNames, '/data', '/model'),
+      /"PNEUMONIA" matches none of the model's classes; the model's class NORMAL has no folder/,
+    );
+    assert.throws(
+      () => matchClassFolders(['COVID', 'covid-19', 'normal'], classNames, '/data', '/model'),
+      /folders "COVID" and "covid-19" both match the class COVID/,
+    );
   });
 
   it('decides with the saved threshold on the positive class, else argmax', () => {
@@ -192,7 +217,8 @@ describe('command-line helpers', () => {
     const folder = temporaryFolder('cli-walk');
     fs.mkdirSync(path.join(folder, 'b', 'c'), { recursive: true });
     fs.mkdirSync(path.join(folder, '.hidden'));
-    for (const name of ['z.PNG', 'a.jpg', 'notes.txt', 'b/c/d.jpeg', 'b/e.png', '.hidden/f.png', '.g.png']) fs.writeFileSync(path.join(folder, name), '');
+    for (const name of ['z.PNG', 'a.jpg', 'notes.txt', 'b/c/d.jpeg', 'b/e.png', '.hidden/f.png', '.g.png'])
+      fs.writeFileSync(path.join(folder, name), '');
     fs.symlinkSync(folder, path.join(folder, 'b', 'loop'));
     assert.deepEqual(
       imagesInFolder(folder).map((file) => path.relative(folder, file)),
@@ -219,7 +245,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const cache = FeatureCache.open(path.join(work, 'cache'), weightsFingerprint(weights));
       const extraction = await extractFeatures(trainingXrays, { engine, cache, batchSize: 8 });
       assert.equal(extraction.kept.length, trainingXrays.length);
-      const set = { features: extraction.features, labels: trainingXrays.map((file) => (file.includes(`${path.sep}COVID${path.sep}`) ? 0 : 1)) };
+      const set = {
+        features: extraction.features,
+        labels: trainingXrays.map((file) => (file.includes(`${path.sep}COVID${path.sep}`) ? 0 : 1)),
+      };
       const head = buildHead({ hiddenUnits: [32], classCount: 2, seed: 7 });
       await trainHead(head, set, set, {
         optimizer: 'adam',
@@ -257,7 +286,12 @@ describe('command-line tools on real X-rays (child processes)', function () {
       assert.equal(result.code, 0, result.stderr);
       const lines = result.stdout.trim().split('\n');
       assert.equal(lines.length, 1, result.stdout);
-      const line = JSON.parse(lines[0]) as { file: string; probabilities: Record<string, number>; predicted: string; threshold: number };
+      const line = JSON.parse(lines[0]) as {
+        file: string;
+        probabilities: Record<string, number>;
+        predicted: string;
+        threshold: number;
+      };
       assert.equal(line.file, covidImage);
       assert.deepEqual(Object.keys(line.probabilities), classNames);
       assert.ok(Math.abs(line.probabilities.COVID + line.probabilities.NORMAL - 1) < 1e-4);
@@ -271,7 +305,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const { folder, good, bad } = mixed;
       const result = await runCli('predict', [folder, '--model', modelFolder]);
       assert.equal(result.code, 0, result.stderr);
-      const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { file: string; probabilities: Record<string, number>; predicted: string });
+      const lines = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { file: string; probabilities: Record<string, number>; predicted: string });
       assert.deepEqual(lines.map((line) => line.file).sort(), Object.values(good).sort());
       for (const line of lines) {
         assert.ok(classNames.includes(line.predicted));
@@ -324,7 +361,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const out = path.join(work, 'explained', 'covid-gradcam.png');
       const result = await runCli('explain', [covidImage, '--out', out, '--model', modelFolder]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, new RegExp(`Grad-CAM for COVID written to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      assert.match(
+        result.stdout,
+        new RegExp(`Grad-CAM for COVID written to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+      );
       assert.match(result.stdout, /probabilities: COVID \d\.\d{4}, NORMAL \d\.\d{4}; predicted COVID/);
       const metadata = await sharp(out).metadata();
       assert.deepEqual([metadata.format, metadata.width, metadata.height], ['png', 224, 224]);
@@ -334,7 +374,9 @@ describe('command-line tools on real X-rays (child processes)', function () {
     it('explains another class on request and writes to outputs/explain/<name>-gradcam.png by default', async () => {
       const outputs = path.join(work, 'outputs');
       const image = mixed.good.cmyk;
-      const result = await runCli('explain', [image, '--class', 'normal', '--model', modelFolder], { CXR_OUTPUTS_DIR: outputs });
+      const result = await runCli('explain', [image, '--class', 'normal', '--model', modelFolder], {
+        CXR_OUTPUTS_DIR: outputs,
+      });
       assert.equal(result.code, 0, result.stderr);
       const out = path.join(outputs, 'explain', 'cmyk-gradcam.png');
       assert.match(result.stdout, /Grad-CAM for NORMAL written to /);
@@ -344,11 +386,17 @@ describe('command-line tools on real X-rays (child processes)', function () {
     it('names an unreadable image and an unknown class in one line', async () => {
       const unreadable = await runCli('explain', [mixed.bad.text, '--model', modelFolder]);
       assert.equal(unreadable.code, 1);
-      assert.match(unreadable.stderr, /^explain: .*text\.png: cannot be read as an image \(not a PNG or JPEG image\)$/m);
+      assert.match(
+        unreadable.stderr,
+        /^explain: .*text\.png: cannot be read as an image \(not a PNG or JPEG image\)$/m,
+      );
       assertNoStackTrace(unreadable);
       const unknownClass = await runCli('explain', [covidImage, '--class', 'PNEUMONIA', '--model', modelFolder]);
       assert.equal(unknownClass.code, 1);
-      assert.match(unknownClass.stderr, /--class "PNEUMONIA" is not a class of the model in .*; choose one of COVID, NORMAL/);
+      assert.match(
+        unknownClass.stderr,
+        /--class "PNEUMONIA" is not a class of the model in .*; choose one of COVID, NORMAL/,
+      );
       assertNoStackTrace(unknownClass);
     });
   });
@@ -364,10 +412,22 @@ describe('command-line tools on real X-rays (child processes)', function () {
     }
 
     it('validates on a class-folder dataset with other folder names: metrics JSON, predictions, figures, HTML report, headline', async () => {
-      const data = classFolderDataset('hospital-b', { 'covid-19': xrayFiles('COVID', 30, 8), Normal: xrayFiles('NORMAL', 30, 8) });
+      const data = classFolderDataset('hospital-b', {
+        'covid-19': xrayFiles('COVID', 30, 8),
+        Normal: xrayFiles('NORMAL', 30, 8),
+      });
       fs.writeFileSync(path.join(data, 'Normal', 'broken.png'), '');
       const out = path.join(work, 'external');
-      const result = await runCli('evaluate', ['--model', modelFolder, '--data', data, '--out', out, '--resamples', '200']);
+      const result = await runCli('evaluate', [
+        '--model',
+        modelFolder,
+        '--data',
+        data,
+        '--out',
+        out,
+        '--resamples',
+        '200',
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(
         result.stdout,
@@ -387,15 +447,27 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
       assert.match(html, /<title>External validation on hospital-b<\/title>/);
       assert.ok((html.match(/src="data:image\/png;base64,/g) ?? []).length >= 4, 'figures embedded');
-      for (const figure of ['roc-curve.png', 'precision-recall-curve.png', 'reliability-diagram.png', 'confusion-matrix-argmax.png']) assert.ok(fs.existsSync(path.join(out, 'figures', figure)), figure);
+      for (const figure of [
+        'roc-curve.png',
+        'precision-recall-curve.png',
+        'reliability-diagram.png',
+        'confusion-matrix-argmax.png',
+      ])
+        assert.ok(fs.existsSync(path.join(out, 'figures', figure)), figure);
       assertNoStackTrace(result);
     });
 
     it('rejects a class folder that matches none of the model classes, naming both sides', async () => {
-      const data = classFolderDataset('with-pneumonia', { COVID: xrayFiles('COVID', 40, 1), PNEUMONIA: xrayFiles('NORMAL', 40, 1) });
+      const data = classFolderDataset('with-pneumonia', {
+        COVID: xrayFiles('COVID', 40, 1),
+        PNEUMONIA: xrayFiles('NORMAL', 40, 1),
+      });
       const result = await runCli('evaluate', ['--model', modelFolder, '--data', data]);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /class folder "PNEUMONIA" matches none of the model's classes; the model's class NORMAL has no folder/);
+      assert.match(
+        result.stderr,
+        /class folder "PNEUMONIA" matches none of the model's classes; the model's class NORMAL has no folder/,
+      );
       assert.match(result.stderr, /has classes COVID, NORMAL; the data folder has COVID, PNEUMONIA/);
       assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
       assertNoStackTrace(result);
@@ -426,7 +498,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const result = await runCli('predict', [covidImage, '--model', partial]);
       assert.equal(result.code, 1);
       assert.equal(result.stdout, '');
-      assert.equal(result.stderr.trim(), `predict: ${partial}: is not a complete saved model (no classifier.json); train again`);
+      assert.equal(
+        result.stderr.trim(),
+        `predict: ${partial}: is not a complete saved model (no classifier.json); train again`,
+      );
       assertNoStackTrace(result);
     });
 
@@ -434,7 +509,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       const partial = copyModel('no-weights', (folder) => fs.rmSync(path.join(folder, 'weights.bin')));
       const noWeights = await runCli('explain', [covidImage, '--model', partial]);
       assert.equal(noWeights.code, 1);
-      assert.match(noWeights.stderr, new RegExp(`^explain: ${partial}: is not a complete saved model \\(no weights\\.bin\\)`, 'm'));
+      assert.match(
+        noWeights.stderr,
+        new RegExp(`^explain: ${partial}: is not a complete saved model \\(no weights\\.bin\\)`, 'm'),
+      );
       assertNoStackTrace(noWeights);
       const absent = path.join(work, 'never-trained');
       const missing = await runCli('evaluate', ['--model', absent, '--data', cxrDir]);
@@ -445,21 +523,34 @@ describe('command-line tools on real X-rays (child processes)', function () {
 
     it('a classifier.json for another class set than the saved network, and a three-class model for evaluate', async () => {
       const mismatched = copyModel('three-names', (folder) =>
-        fs.writeFileSync(path.join(folder, 'classifier.json'), JSON.stringify({ ...info, classNames: ['COVID', 'NORMAL', 'PNEUMONIA'] })),
+        fs.writeFileSync(
+          path.join(folder, 'classifier.json'),
+          JSON.stringify({ ...info, classNames: ['COVID', 'NORMAL', 'PNEUMONIA'] }),
+        ),
       );
       const predict = await runCli('predict', [covidImage, '--model', mismatched]);
       assert.equal(predict.code, 1);
-      assert.match(predict.stderr, new RegExp(`predict: ${mismatched}: the model has 2 outputs but classifier.json names 3 classes`));
+      assert.match(
+        predict.stderr,
+        new RegExp(`predict: ${mismatched}: the model has 2 outputs but classifier.json names 3 classes`),
+      );
       assertNoStackTrace(predict);
 
       const evaluate = await runCli('evaluate', ['--model', mismatched, '--data', cxrDir]);
       assert.equal(evaluate.code, 1);
-      assert.match(evaluate.stderr, new RegExp(`evaluate: ${mismatched}: has 3 classes \\(COVID, NORMAL, PNEUMONIA\\); screening metrics need a two-class model`));
+      assert.match(
+        evaluate.stderr,
+        new RegExp(
+          `evaluate: ${mismatched}: has 3 classes \\(COVID, NORMAL, PNEUMONIA\\); screening metrics need a two-class model`,
+        ),
+      );
       assertNoStackTrace(evaluate);
     });
 
     it('a damaged classifier.json', async () => {
-      const damaged = copyModel('damaged-json', (folder) => fs.writeFileSync(path.join(folder, 'classifier.json'), '{"classNames": ["COVID", '));
+      const damaged = copyModel('damaged-json', (folder) =>
+        fs.writeFileSync(path.join(folder, 'classifier.json'), '{"classNames": ["COVID", '),
+      );
       const result = await runCli('predict', [covidImage, '--model', damaged]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /classifier\.json: cannot be read/);

@@ -14,7 +14,12 @@ describe('config: the article settings as defaults, recipe, environment and over
     assert.equal(config.learningRate, 1e-4);
     assert.equal(config.batchSize, 64);
     assert.equal(config.epochs, 3);
-    assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 0, restoreBestWeights: false });
+    assert.deepEqual(config.earlyStopping, {
+      monitor: 'val_loss',
+      minDelta: 0,
+      patience: 0,
+      restoreBestWeights: false,
+    });
     assert.equal(config.reduceLearningRate.monitor, 'val_loss');
     assert.equal(config.reduceLearningRate.factor, 0.1);
     assert.equal(imageSize, 224);
@@ -59,14 +64,20 @@ describe('config: the article settings as defaults, recipe, environment and over
   });
 
   it('an undefined override does not erase a default', () => {
-    const config = loadConfig({ learningRate: undefined, epochs: undefined, earlyStopping: { patience: undefined } }, noEnv);
+    const config = loadConfig(
+      { learningRate: undefined, epochs: undefined, earlyStopping: { patience: undefined } },
+      noEnv,
+    );
     assert.equal(config.learningRate, 1e-4);
     assert.equal(config.epochs, 3);
     assert.equal(config.earlyStopping.patience, 0);
   });
 
   it('nested settings are merged field by field, and the defaults are never mutated', () => {
-    const config = loadConfig({ earlyStopping: { patience: 2, restoreBestWeights: true }, reduceLearningRate: { minLearningRate: 1e-6 } }, noEnv);
+    const config = loadConfig(
+      { earlyStopping: { patience: 2, restoreBestWeights: true }, reduceLearningRate: { minLearningRate: 1e-6 } },
+      noEnv,
+    );
     assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 2, restoreBestWeights: true });
     assert.deepEqual(config.reduceLearningRate, { ...articleDefaults.reduceLearningRate, minLearningRate: 1e-6 });
     config.earlyStopping.patience = 99;
@@ -121,7 +132,10 @@ describe('config: the article settings as defaults, recipe, environment and over
   });
 
   it('an unknown recipe is a clear error', () => {
-    assert.throws(() => loadConfig({ recipe: 'fancy' as 'article' }, noEnv), /unknown recipe "fancy"; choose article or tuned/);
+    assert.throws(
+      () => loadConfig({ recipe: 'fancy' as 'article' }, noEnv),
+      /unknown recipe "fancy"; choose article or tuned/,
+    );
     assert.throws(() => loadConfig({}, { CXR_RECIPE: 'fancy' }), /unknown recipe "fancy"/);
   });
 });
@@ -132,7 +146,10 @@ describe('config: evaluation and leakage settings', () => {
     assert.deepEqual(config.thresholdRule, { method: 'youden' });
     assert.equal(config.bootstrapResamples, 1000);
     assert.deepEqual(config.duplicates, { hammingThreshold: 4, minCorrelation: 0.99 });
-    assert.deepEqual(loadConfig({ thresholdRule: { method: 'sensitivity', target: 0.95 } }, {}).thresholdRule, { method: 'sensitivity', target: 0.95 });
+    assert.deepEqual(loadConfig({ thresholdRule: { method: 'sensitivity', target: 0.95 } }, {}).thresholdRule, {
+      method: 'sensitivity',
+      target: 0.95,
+    });
   });
   it('names a bad numeric environment variable', () => {
     assert.throws(() => loadConfig({}, { CXR_EPOCHS: 'three' }), /CXR_EPOCHS must be a whole number, got "three"/);

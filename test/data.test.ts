@@ -1,7 +1,15 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { countByClass, loadSplit, saveSplit, scanDataset, splitDataset, stratifiedCounts, subsetPerClass } from '../lib/data/dataset';
+import {
+  countByClass,
+  loadSplit,
+  saveSplit,
+  scanDataset,
+  splitDataset,
+  stratifiedCounts,
+  subsetPerClass,
+} from '../lib/data/dataset';
 import { DatasetError } from '../lib/core/errors';
 import { cxrDir, temporaryFolder } from './helpers';
 
@@ -35,18 +43,30 @@ describe('data: scanning and splitting', () => {
   it('rounds per-class shares by largest remainder so the total is exact', () => {
     assert.deepEqual(stratifiedCounts([1143, 1341], 895 / 2484), [412, 483]);
     assert.deepEqual(stratifiedCounts([5, 5, 5], 0.5), [3, 3, 2]);
-    assert.equal(stratifiedCounts([5, 5, 5], 0.5).reduce((a, b) => a + b), 8);
+    assert.equal(
+      stratifiedCounts([5, 5, 5], 0.5).reduce((a, b) => a + b),
+      8,
+    );
   });
 
   it('keeps a group (patient) in one split', () => {
     const dataset = subsetPerClass(scanDataset(cxrDir), 40, 1);
-    const patientOf = (file: string) => `patient-${Math.floor(dataset.images.findIndex((image) => image.file === file) / 4)}`;
-    const split = splitDataset(dataset, { testFraction: 0.3, validationFraction: 0.2, seed: 3, groupOf: (image) => patientOf(image.file) });
+    const patientOf = (file: string) =>
+      `patient-${Math.floor(dataset.images.findIndex((image) => image.file === file) / 4)}`;
+    const split = splitDataset(dataset, {
+      testFraction: 0.3,
+      validationFraction: 0.2,
+      seed: 3,
+      groupOf: (image) => patientOf(image.file),
+    });
     const where = new Map<string, string>();
     for (const name of ['train', 'validation', 'test'] as const) {
       for (const image of split[name]) {
         const patient = patientOf(image.file);
-        assert.ok(!where.has(patient) || where.get(patient) === name, `${patient} is in ${where.get(patient)} and ${name}`);
+        assert.ok(
+          !where.has(patient) || where.get(patient) === name,
+          `${patient} is in ${where.get(patient)} and ${name}`,
+        );
         where.set(patient, name);
       }
     }
@@ -61,18 +81,29 @@ describe('data: scanning and splitting', () => {
 
   it('saves and reloads the split', () => {
     const folder = temporaryFolder('split');
-    const split = splitDataset(subsetPerClass(scanDataset(cxrDir), 20, 1), { testFraction: 0.3, validationFraction: 0.2, seed: 1 });
+    const split = splitDataset(subsetPerClass(scanDataset(cxrDir), 20, 1), {
+      testFraction: 0.3,
+      validationFraction: 0.2,
+      seed: 1,
+    });
     saveSplit(path.join(folder, 'split.json'), split);
     assert.deepEqual(loadSplit(path.join(folder, 'split.json')), split);
   });
 
   describe('bad input names the folder and the problem', () => {
     it('missing folder', () => {
-      assert.throws(() => scanDataset('/nonexistent/xrays'), (error: Error) => error instanceof DatasetError && /\/nonexistent\/xrays: data folder not found/.test(error.message));
+      assert.throws(
+        () => scanDataset('/nonexistent/xrays'),
+        (error: Error) =>
+          error instanceof DatasetError && /\/nonexistent\/xrays: data folder not found/.test(error.message),
+      );
     });
     it('empty folder', () => {
       const folder = temporaryFolder('empty');
-      assert.throws(() => scanDataset(folder), (error: Error) => error.message.includes(folder) && /no class sub-folders/.test(error.message));
+      assert.throws(
+        () => scanDataset(folder),
+        (error: Error) => error.message.includes(folder) && /no class sub-folders/.test(error.message),
+      );
     });
     it('one class only', () => {
       const folder = temporaryFolder('oneclass');
@@ -86,7 +117,10 @@ describe('data: scanning and splitting', () => {
       fs.mkdirSync(path.join(folder, 'NORMAL'));
       fs.writeFileSync(path.join(folder, 'NORMAL', 'notes.txt'), 'x');
       fs.copyFileSync(path.join(cxrDir, 'COVID', 'COVID-2000.png'), path.join(folder, 'COVID', 'a.png'));
-      assert.throws(() => scanDataset(folder), (error: Error) => error.message.includes(path.join(folder, 'NORMAL')) && /no PNG or JPEG/.test(error.message));
+      assert.throws(
+        () => scanDataset(folder),
+        (error: Error) => error.message.includes(path.join(folder, 'NORMAL')) && /no PNG or JPEG/.test(error.message),
+      );
     });
     it('a missing split file says which notebook makes it', () => {
       assert.throws(() => loadSplit('/nonexistent/split.json'), /01-data/);

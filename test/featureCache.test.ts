@@ -57,7 +57,11 @@ describe('featureCache: append-only store of pooled features keyed by image cont
     cache.add([{ hash: sha1('x'), features: batch.subarray(featureLength, 2 * featureLength) }], 'onnxruntime');
     batch.fill(0);
     assert.deepEqual(cache.get(sha1('x'))!.features, expected);
-    assert.deepEqual(FeatureCache.open(path.dirname(cache.filePath), 'fp').get(sha1('x'))!.features, expected, 'the row view was written, not the whole buffer');
+    assert.deepEqual(
+      FeatureCache.open(path.dirname(cache.filePath), 'fp').get(sha1('x'))!.features,
+      expected,
+      'the row view was written, not the whole buffer',
+    );
   });
 
   it('another weights fingerprint is another cache', () => {

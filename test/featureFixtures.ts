@@ -34,7 +34,8 @@ export function realFeatureSet(perClass: number): Promise<FeatureSet & { files: 
       const files = xrays.map((xray) => xray.file);
       const cache = FeatureCache.open(temporaryFolder('real-features'), 'test');
       const result = await extractFeatures(files, { engine: await sharedEngine(), cache, batchSize: 8 });
-      if (result.skipped.length > 0) throw new Error(`real X-rays could not be read: ${JSON.stringify(result.skipped)}`);
+      if (result.skipped.length > 0)
+        throw new Error(`real X-rays could not be read: ${JSON.stringify(result.skipped)}`);
       return { features: result.features, labels: xrays.map((xray) => xray.label), files };
     })();
     featureSets.set(perClass, set);

@@ -64,7 +64,10 @@ describe('features: cached backbone features for a list of images', function () 
     assert.equal(features.length, expectedFiles.length * featureLength);
     expectedFiles.forEach((file, index) => {
       const difference = maxDifference(row(features, index), reference.get(file)!);
-      assert.ok(difference < sameImageTolerance, `row ${index} should be ${path.basename(file)} (max |diff| ${difference})`);
+      assert.ok(
+        difference < sameImageTolerance,
+        `row ${index} should be ${path.basename(file)} (max |diff| ${difference})`,
+      );
     });
   }
 
@@ -100,7 +103,10 @@ describe('features: cached backbone features for a list of images', function () 
 
   it('an unreadable or missing image is skipped and listed with its file name, not fatal', async () => {
     const broken = path.join(folder, 'broken.png');
-    fs.writeFileSync(broken, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 3)]));
+    fs.writeFileSync(
+      broken,
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 3)]),
+    );
     const missing = path.join(folder, 'missing.png');
     const cache = FeatureCache.open(cacheDir, 'fp');
     const counting = countingEngine(engine);
@@ -111,7 +117,10 @@ describe('features: cached backbone features for a list of images', function () 
       [broken, missing],
     );
     assert.equal(result.skipped[1].reason, 'file not found');
-    assert.ok(result.skipped[0].reason.length > 0 && !result.skipped[0].reason.includes(broken), `reason "${result.skipped[0].reason}" (the file is named separately)`);
+    assert.ok(
+      result.skipped[0].reason.length > 0 && !result.skipped[0].reason.includes(broken),
+      `reason "${result.skipped[0].reason}" (the file is named separately)`,
+    );
     assert.deepEqual(result.kept, [0, 2]);
     assertRowsAre(result.features, [files[0], files[4]]);
     assert.equal(result.reused, 2);
@@ -140,7 +149,11 @@ describe('features: cached backbone features for a list of images', function () 
     fs.copyFileSync(files[0], copy);
     const cache = FeatureCache.open(path.join(folder, 'fresh-cache'), 'fp');
     const counting = countingEngine(engine);
-    const result = await extractFeatures([files[0], copy, files[3], files[0]], { engine: counting, cache, batchSize: 4 });
+    const result = await extractFeatures([files[0], copy, files[3], files[0]], {
+      engine: counting,
+      cache,
+      batchSize: 4,
+    });
     assert.equal(counting.images, 2, 'two distinct pictures');
     assert.equal(cache.size, 2);
     assert.deepEqual(result.kept, [0, 1, 2, 3]);
@@ -178,7 +191,10 @@ describe('features: cached backbone features for a list of images', function () 
   it('featuresForSplit: one set per split part, in split order, with labels and images', async () => {
     // A dataset folder of copies (keyed by content, so the cache from the first test serves them) and one broken image.
     const root = path.join(folder, 'dataset');
-    const image = (xray: { file: string; label: number }): LabelledImage => ({ file: `${path.basename(path.dirname(xray.file))}/${path.basename(xray.file)}`, label: xray.label });
+    const image = (xray: { file: string; label: number }): LabelledImage => ({
+      file: `${path.basename(path.dirname(xray.file))}/${path.basename(xray.file)}`,
+      label: xray.label,
+    });
     for (const className of ['COVID', 'NORMAL']) fs.mkdirSync(path.join(root, className), { recursive: true });
     for (const xray of xrays) fs.copyFileSync(xray.file, path.join(root, image(xray).file));
     fs.writeFileSync(path.join(root, 'NORMAL', 'broken.png'), 'not a png');
@@ -193,11 +209,17 @@ describe('features: cached backbone features for a list of images', function () 
       test: [n2],
     };
     const counting = countingEngine(engine);
-    const result = await featuresForSplit(split, { engine: counting, cache: FeatureCache.open(cacheDir, 'fp'), batchSize: 4 });
+    const result = await featuresForSplit(split, {
+      engine: counting,
+      cache: FeatureCache.open(cacheDir, 'fp'),
+      batchSize: 4,
+    });
     assert.equal(counting.images, 0);
     assert.equal(result.reused, 6);
     assert.equal(result.computed, 0);
-    assert.deepEqual(result.skipped, [{ file: path.join(root, 'NORMAL', 'broken.png'), reason: result.skipped[0]?.reason }]);
+    assert.deepEqual(result.skipped, [
+      { file: path.join(root, 'NORMAL', 'broken.png'), reason: result.skipped[0]?.reason },
+    ]);
     assert.deepEqual(result.sets.train.images, split.train);
     assert.deepEqual(result.sets.train.labels, [1, 0, 0, 1]);
     assert.deepEqual(result.sets.validation.images, [c2], 'the broken image is left out');

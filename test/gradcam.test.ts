@@ -2,7 +2,14 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { jetColormap } from '../lib/explain/colormap';
-import { gradCam, gradCamMap, heatmapToRgb, overlayHeatmap, reluAndNormalize, resizeBilinear } from '../lib/explain/gradcam';
+import {
+  gradCam,
+  gradCamMap,
+  heatmapToRgb,
+  overlayHeatmap,
+  reluAndNormalize,
+  resizeBilinear,
+} from '../lib/explain/gradcam';
 
 before(async () => {
   await tf.setBackend('wasm');
@@ -68,10 +75,14 @@ describe('gradCamMap', () => {
       // d s_c / d pooled_k = s_c * (W[k][c] - sum_j s_j W[k][j]); each of the 4 positions gets 1/4 of it,
       // and the spatial mean of those gradients is again that 1/4.
       const expectedWeights = [0, 1, 2].map(
-        (k) => (probabilities[classIndex] * (kernel[k][classIndex] - (probabilities[0] * kernel[k][0] + probabilities[1] * kernel[k][1]))) / 4,
+        (k) =>
+          (probabilities[classIndex] *
+            (kernel[k][classIndex] - (probabilities[0] * kernel[k][0] + probabilities[1] * kernel[k][1]))) /
+          4,
       );
       const expectedCam: number[] = [];
-      for (const row of activations) for (const cell of row) expectedCam.push(1 + cell.reduce((sum, a, k) => sum + expectedWeights[k] * a, 0));
+      for (const row of activations)
+        for (const cell of row) expectedCam.push(1 + cell.reduce((sum, a, k) => sum + expectedWeights[k] * a, 0));
 
       const map = gradCamMap(convMap, head, classIndex);
       assert.equal(map.height, 2);
@@ -97,14 +108,24 @@ describe('gradCamMap', () => {
         }
         return total / 4;
       });
-      closeTo(gradCamMap(convMap, head, classIndex).channelWeights, finiteWeights, 1e-6, 'weights vs finite differences');
+      closeTo(
+        gradCamMap(convMap, head, classIndex).channelWeights,
+        finiteWeights,
+        1e-6,
+        'weights vs finite differences',
+      );
     });
   }
 
   it('weights of the two classes are opposite for a two-way softmax', () => {
     const covid = gradCamMap(convMap, head, 0).channelWeights;
     const normal = gradCamMap(convMap, head, 1).channelWeights;
-    closeTo(covid, Array.from(normal, (w) => -w), 1e-7, 'opposite weights');
+    closeTo(
+      covid,
+      Array.from(normal, (w) => -w),
+      1e-7,
+      'opposite weights',
+    );
   });
 
   it('runs the head in inference mode (dropout off)', () => {
@@ -125,7 +146,10 @@ describe('gradCamMap', () => {
     assert.throws(() => gradCamMap(batch, head, 0), /one image at a time/);
     batch.dispose();
     const wrongChannels = tf.zeros([1, 2, 2, 5]) as tf.Tensor4D;
-    assert.throws(() => gradCamMap(wrongChannels, head, 0), /expects 3 pooled features but the conv map has 5 channels/);
+    assert.throws(
+      () => gradCamMap(wrongChannels, head, 0),
+      /expects 3 pooled features but the conv map has 5 channels/,
+    );
     wrongChannels.dispose();
     const flat = tf.zeros([2, 3]);
     assert.throws(() => gradCamMap(flat as unknown as tf.Tensor4D, head, 0), /rank-4/);
@@ -154,7 +178,12 @@ describe('gradCam', () => {
     const rectified = Array.from(map.cam, (c) => Math.max(c, 0));
     const low = Math.min(...rectified);
     const high = Math.max(...rectified);
-    closeTo(same.heatmap, rectified.map((c) => (c - low) / (high - low)), 1e-6, 'heatmap');
+    closeTo(
+      same.heatmap,
+      rectified.map((c) => (c - low) / (high - low)),
+      1e-6,
+      'heatmap',
+    );
     assert.deepEqual(same.probabilities, map.probabilities);
 
     const large = gradCam(convMap, head, 0, 224);
@@ -171,7 +200,10 @@ describe('resizeBilinear (cv2.resize INTER_LINEAR)', () => {
   it('uses half-pixel centres and replicates the border (2x2 -> 4x4 by hand)', () => {
     // Target pixel centres map to source x = -0.25, 0.25, 0.75, 1.25: the outer ones clamp to the edge.
     const resized = resizeBilinear(Float32Array.from([0, 1, 2, 3]), 2, 2, 4, 4);
-    assert.deepEqual(Array.from(resized), [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3]);
+    assert.deepEqual(
+      Array.from(resized),
+      [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3],
+    );
   });
 
   it('matches OpenCV 4.6 bit for bit, including its border-row rounding', () => {
@@ -179,8 +211,8 @@ describe('resizeBilinear (cv2.resize INTER_LINEAR)', () => {
     // OpenCV keeps the fractional row weight outside the map, so row 0 is v*0.375 + v*0.625, one ulp off v.
     const v = -3.9094717502593994;
     const expected = [
-      -3.9094719886779785, 1.0, -3.9094717502593994, 1.0, -3.170787811279297, 1.25, -1.6934199333190918, 1.75, -0.21605193614959717, 2.25,
-      1.2613160610198975, 2.75, 2.0, 3.0, 2.0, 3.0,
+      -3.9094719886779785, 1.0, -3.9094717502593994, 1.0, -3.170787811279297, 1.25, -1.6934199333190918, 1.75,
+      -0.21605193614959717, 2.25, 1.2613160610198975, 2.75, 2.0, 3.0, 2.0, 3.0,
     ];
     assert.deepEqual(Array.from(resizeBilinear(Float32Array.from([v, 1, 2, 3]), 2, 2, 8, 2)), expected);
   });
@@ -188,10 +220,10 @@ describe('resizeBilinear (cv2.resize INTER_LINEAR)', () => {
   it('handles non-integer scales (cv2.resize(np.arange(15, dtype=np.float32).reshape(3, 5), (4, 7)))', () => {
     // Printed by OpenCV 4.6: 7 rows of 4 values.
     const expected = [
-      0.125, 1.375, 2.625, 3.875, 0.8392857313156128, 2.0892858505249023, 3.3392858505249023, 4.589285850524902, 2.982142925262451,
-      4.232142925262451, 5.482142925262451, 6.732142925262451, 5.125, 6.375, 7.625, 8.875, 7.267857074737549, 8.517857551574707,
-      9.76785659790039, 11.017857551574707, 9.410714149475098, 10.660713195800781, 11.910714149475098, 13.160714149475098, 10.125, 11.375,
-      12.625, 13.875,
+      0.125, 1.375, 2.625, 3.875, 0.8392857313156128, 2.0892858505249023, 3.3392858505249023, 4.589285850524902,
+      2.982142925262451, 4.232142925262451, 5.482142925262451, 6.732142925262451, 5.125, 6.375, 7.625, 8.875,
+      7.267857074737549, 8.517857551574707, 9.76785659790039, 11.017857551574707, 9.410714149475098, 10.660713195800781,
+      11.910714149475098, 13.160714149475098, 10.125, 11.375, 12.625, 13.875,
     ];
     const source = Float32Array.from({ length: 15 }, (_, i) => i);
     assert.deepEqual(Array.from(resizeBilinear(source, 3, 5, 7, 4)), expected);
@@ -205,7 +237,10 @@ describe('resizeBilinear (cv2.resize INTER_LINEAR)', () => {
 
 describe('reluAndNormalize', () => {
   it('clips negatives then scales to [0, 1]', () => {
-    assert.deepEqual(Array.from(reluAndNormalize(Float32Array.from([-2, 0.5, 1, 2.5]))), [0, 0.2, 0.4, 1].map(Math.fround));
+    assert.deepEqual(
+      Array.from(reluAndNormalize(Float32Array.from([-2, 0.5, 1, 2.5]))),
+      [0, 0.2, 0.4, 1].map(Math.fround),
+    );
   });
 
   it('returns zeros for a flat map instead of dividing by zero', () => {
@@ -227,11 +262,17 @@ describe('heatmapToRgb and overlayHeatmap', () => {
   it('adds half the image to the colour, rounding half to even and saturating like cv2.addWeighted', () => {
     // 1x1 images: heatmap 0 is JET (0, 0, 128); heatmap 1 is (128, 0, 0).
     assert.deepEqual(Array.from(overlayHeatmap(Uint8Array.from([1, 3, 5]), Float32Array.from([0]), 1)), [0, 2, 130]);
-    assert.deepEqual(Array.from(overlayHeatmap(Uint8Array.from([255, 255, 255]), Float32Array.from([1]), 1)), [255, 128, 128]);
+    assert.deepEqual(
+      Array.from(overlayHeatmap(Uint8Array.from([255, 255, 255]), Float32Array.from([1]), 1)),
+      [255, 128, 128],
+    );
   });
 
   it('checks the sizes', () => {
-    assert.throws(() => overlayHeatmap(new Uint8Array(12), new Float32Array(3), 2), /heatmap has 3 values, expected 2x2/);
+    assert.throws(
+      () => overlayHeatmap(new Uint8Array(12), new Float32Array(3), 2),
+      /heatmap has 3 values, expected 2x2/,
+    );
     assert.throws(() => overlayHeatmap(new Uint8Array(4), new Float32Array(4), 2), /image has 4 bytes, expected 2x2x3/);
   });
 });

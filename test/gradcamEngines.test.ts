@@ -54,7 +54,8 @@ describe('Grad-CAM: the same heatmaps from ONNX Runtime and tfjs activations', f
       }
       // The comparison can fail: the two classes' maps of one image are far apart.
       let classDifference = 0;
-      for (let i = 0; i < heatmaps[0][0].length; i++) classDifference = Math.max(classDifference, Math.abs(heatmaps[0][0][i] - heatmaps[0][1][i]));
+      for (let i = 0; i < heatmaps[0][0].length; i++)
+        classDifference = Math.max(classDifference, Math.abs(heatmaps[0][0][i] - heatmaps[0][1][i]));
       assert.ok(classDifference > 0.1, `class maps differ by only ${classDifference}`);
     });
   }

@@ -19,7 +19,14 @@ function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 function fakeBackbone(seed: number): tf.LayersModel {
   const input = tf.input({ shape: [7, 7, 3], name: 'input_1' });
   const output = tf.layers
-    .conv2d({ filters: 2048, kernelSize: 1, activation: 'relu', name: 'conv5_block3_out', kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'ones' })
+    .conv2d({
+      filters: 2048,
+      kernelSize: 1,
+      activation: 'relu',
+      name: 'conv5_block3_out',
+      kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      biasInitializer: 'ones',
+    })
     .apply(input) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: output, name: 'fake_resnet50' });
   model.trainable = false;
@@ -83,7 +90,9 @@ describe('head: the new classifier on the pooled 2048 features', () => {
     const c = buildHead({ ...article, seed: 43 });
     try {
       const [wa, wb, wc] = [a, b, c].map(weightValues);
-      wa.forEach((values, index) => assert.deepEqual(values, wb[index], `weight ${index} differs between two builds with seed 42`));
+      wa.forEach((values, index) =>
+        assert.deepEqual(values, wb[index], `weight ${index} differs between two builds with seed 42`),
+      );
       for (const kernel of [0, 2, 4]) {
         assert.ok(maxDifference(wa[kernel], wc[kernel]) > 0.01, `kernel ${kernel} should change with the seed`);
       }
@@ -104,11 +113,20 @@ describe('head: the new classifier on the pooled 2048 features', () => {
   it('parameter counts: 1,312,770 trainable, none frozen', () => {
     const head = buildHead(article);
     try {
-      assert.deepEqual(parameterCounts(head), { trainable: 2048 * 512 + 512 + 512 * 512 + 512 + 512 * 2 + 2, frozen: 0 });
+      assert.deepEqual(parameterCounts(head), {
+        trainable: 2048 * 512 + 512 + 512 * 512 + 512 + 512 * 2 + 2,
+        frozen: 0,
+      });
       assert.equal(parameterCounts(head).trainable, 1_312_770);
       const lines = summaryLines(head);
-      assert.ok(lines.some((line) => line.includes('fc1') && line.includes('1049088')), lines.join('\n'));
-      assert.ok(lines.some((line) => /Total params: 1,?312,?770/.test(line)), lines.join('\n'));
+      assert.ok(
+        lines.some((line) => line.includes('fc1') && line.includes('1049088')),
+        lines.join('\n'),
+      );
+      assert.ok(
+        lines.some((line) => /Total params: 1,?312,?770/.test(line)),
+        lines.join('\n'),
+      );
     } finally {
       head.dispose();
     }
@@ -131,7 +149,10 @@ describe('head: the new classifier on the pooled 2048 features', () => {
       head = buildHead(article);
       classifier = buildClassifier(backbone, head);
       const random = createRandom(3);
-      images = tf.tensor4d(Float32Array.from({ length: 3 * 7 * 7 * 3 }, () => random() * 2 - 1), [3, 7, 7, 3]);
+      images = tf.tensor4d(
+        Float32Array.from({ length: 3 * 7 * 7 * 3 }, () => random() * 2 - 1),
+        [3, 7, 7, 3],
+      );
     });
     after(() => {
       tf.dispose(images);
@@ -167,7 +188,9 @@ describe('head: the new classifier on the pooled 2048 features', () => {
       tf.dispose(shifted);
       const after = tf.tidy(() => (classifier.predict(images) as tf.Tensor).dataSync());
       assert.ok(after[0] > before[0], 'a bias towards class 0 raises its probability');
-      const fromHead = tf.tidy(() => (head.predict(tf.mean(backbone.predict(images) as tf.Tensor4D, [1, 2])) as tf.Tensor).dataSync());
+      const fromHead = tf.tidy(() =>
+        (head.predict(tf.mean(backbone.predict(images) as tf.Tensor4D, [1, 2])) as tf.Tensor).dataSync(),
+      );
       assert.ok(maxDifference(after, fromHead) < 1e-6);
     });
 

@@ -32,6 +32,10 @@ export function temporaryFolder(prefix: string): string {
 /** A few real X-rays of each class, always the same ones. */
 export function someXrays(perClass: number): { file: string; label: number }[] {
   return ['COVID', 'NORMAL'].flatMap((className, label) =>
-    fs.readdirSync(path.join(cxrDir, className)).sort().slice(0, perClass).map((name) => ({ file: path.join(cxrDir, className, name), label })),
+    fs
+      .readdirSync(path.join(cxrDir, className))
+      .sort()
+      .slice(0, perClass)
+      .map((name) => ({ file: path.join(cxrDir, className, name), label })),
   );
 }

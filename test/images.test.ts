@@ -14,7 +14,10 @@ describe('images: decoding and caffe preprocessing', () => {
     await sharp(xray).greyscale().toColourspace('grey16').png().toFile(path.join(folder, 'grey16.png'));
     await sharp(xray).ensureAlpha().png().toFile(path.join(folder, 'rgba.png'));
     await sharp(xray).resize(640, 512).toColourspace('cmyk').jpeg().toFile(path.join(folder, 'cmyk.jpg'));
-    await sharp(xray).resize(448, 448, { kernel: 'nearest' }).jpeg({ quality: 100 }).toFile(path.join(folder, 'large.jpg'));
+    await sharp(xray)
+      .resize(448, 448, { kernel: 'nearest' })
+      .jpeg({ quality: 100 })
+      .toFile(path.join(folder, 'large.jpg'));
     fs.writeFileSync(path.join(folder, 'not-an-image.png'), 'this is text');
     fs.writeFileSync(path.join(folder, 'zero.png'), '');
     fs.writeFileSync(path.join(folder, 'truncated.png'), fs.readFileSync(xray).subarray(0, 4000));
@@ -32,7 +35,8 @@ describe('images: decoding and caffe preprocessing', () => {
     for (const name of ['grey16.png', 'rgba.png']) {
       const image = await loadImageRgb(path.join(folder, name));
       let maxDifference = 0;
-      for (let i = 0; i < image.rgb.length; i++) maxDifference = Math.max(maxDifference, Math.abs(image.rgb[i] - reference.rgb[i]));
+      for (let i = 0; i < image.rgb.length; i++)
+        maxDifference = Math.max(maxDifference, Math.abs(image.rgb[i] - reference.rgb[i]));
       assert.ok(maxDifference <= 1, `${name} differs by ${maxDifference}`);
     }
   });
@@ -49,7 +53,9 @@ describe('images: decoding and caffe preprocessing', () => {
     const pixels = new Uint8Array([255, 0, 0, 10, 20, 30]);
     const output = caffePreprocess(pixels);
     const expected = [0 - 103.939, 0 - 116.779, 255 - 123.68, 30 - 103.939, 20 - 116.779, 10 - 123.68];
-    expected.forEach((value, i) => assert.ok(Math.abs(output[i] - value) < 1e-4, `index ${i}: ${output[i]} vs ${value}`));
+    expected.forEach((value, i) =>
+      assert.ok(Math.abs(output[i] - value) < 1e-4, `index ${i}: ${output[i]} vs ${value}`),
+    );
     assert.deepEqual(caffeMeanBgr, [103.939, 116.779, 123.68]);
   });
 
@@ -61,7 +67,11 @@ describe('images: decoding and caffe preprocessing', () => {
   ] as const) {
     it(`gives a clear error naming ${name}`, async () => {
       const file = path.join(folder, name);
-      await assert.rejects(loadImageRgb(file), (error: Error) => error instanceof ImageDecodeError && error.message.startsWith(file) && problem.test(error.message));
+      await assert.rejects(
+        loadImageRgb(file),
+        (error: Error) =>
+          error instanceof ImageDecodeError && error.message.startsWith(file) && problem.test(error.message),
+      );
     });
   }
 });

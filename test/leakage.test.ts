@@ -5,7 +5,18 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { articleDefaults } from '../lib/core/config';
 import { ImageDecodeError, UserFacingError } from '../lib/core/errors';
-import { DuplicateGroup, findDuplicates, groupDuplicates, groupingKeys, hammingDistance, hashImages, hashToHex, perceptualHash, readPatientIds, resolveCrossSplitDuplicates } from '../lib/data/leakage';
+import {
+  DuplicateGroup,
+  findDuplicates,
+  groupDuplicates,
+  groupingKeys,
+  hammingDistance,
+  hashImages,
+  hashToHex,
+  perceptualHash,
+  readPatientIds,
+  resolveCrossSplitDuplicates,
+} from '../lib/data/leakage';
 
 const cxrDir = process.env.CXR_DATA_DIR ? path.resolve(process.env.CXR_DATA_DIR) : articleDefaults.dataDir;
 const covidImage = path.join(cxrDir, 'COVID', 'COVID-3112.png');
@@ -51,7 +62,10 @@ describe('leakage guard', function () {
     it('throws ImageDecodeError naming the file for a damaged image', async () => {
       const damaged = path.join(folder, 'damaged.png');
       fs.writeFileSync(damaged, 'not a png');
-      await assert.rejects(perceptualHash(damaged), (error: unknown) => error instanceof ImageDecodeError && error.message.includes(damaged));
+      await assert.rejects(
+        perceptualHash(damaged),
+        (error: unknown) => error instanceof ImageDecodeError && error.message.includes(damaged),
+      );
     });
 
     it('keeps signatures by content in a cache file: a second scan decodes nothing and gives the same result', async () => {
@@ -66,7 +80,9 @@ describe('leakage guard', function () {
       // A file renamed away cannot be decoded again, so a hit must come from the cache.
       const moved = path.join(folder, 'moved.png');
       fs.copyFileSync(otherNormalImage, moved);
-      const second = await hashImages([...items.slice(0, 2), { path: moved }, items[3]], { signatureCacheFile: cacheFile });
+      const second = await hashImages([...items.slice(0, 2), { path: moved }, items[3]], {
+        signatureCacheFile: cacheFile,
+      });
       assert.equal(fs.statSync(cacheFile).size, 3 * (20 + 8 + 4096), 'nothing new was computed');
       for (const run of [first, second]) {
         run.hashed.forEach((image, index) => {
@@ -90,14 +106,23 @@ describe('leakage guard', function () {
         [{ path: covidImage }, { path: garbage }, { path: truncated }, { path: empty }, { path: missing }],
         { onProgress: (done, total) => progress.push([done, total]) },
       );
-      assert.deepEqual(hashed.map((image) => image.path), [covidImage]);
-      assert.deepEqual(skipped.map((entry) => entry.path), [garbage, truncated, empty, missing]);
+      assert.deepEqual(
+        hashed.map((image) => image.path),
+        [covidImage],
+      );
+      assert.deepEqual(
+        skipped.map((entry) => entry.path),
+        [garbage, truncated, empty, missing],
+      );
       assert.match(skipped[0].reason, /cannot be read as an image/);
       assert.match(skipped[1].reason, /cannot be read as an image/);
       assert.match(skipped[2].reason, /empty/);
       assert.match(skipped[3].reason, /not found/);
       assert.ok(!skipped[0].reason.includes(garbage), 'the reason does not repeat the path');
-      assert.deepEqual(progress.map(([done]) => done), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        progress.map(([done]) => done),
+        [1, 2, 3, 4, 5],
+      );
       assert.ok(progress.every(([, total]) => total === 5));
     });
   });
@@ -121,8 +146,13 @@ describe('leakage guard', function () {
       assert.deepEqual(skipped, []);
       assert.equal(hashedCount, 6);
       assert.equal(groups.length, 2);
-      const covidGroup = groups.find((group) => group.members.some((member) => member.path === covidImage)) as DuplicateGroup;
-      assert.deepEqual(covidGroup.members.map((member) => member.path).sort(), [covidImage, exactCopy, nearCopy].sort());
+      const covidGroup = groups.find((group) =>
+        group.members.some((member) => member.path === covidImage),
+      ) as DuplicateGroup;
+      assert.deepEqual(
+        covidGroup.members.map((member) => member.path).sort(),
+        [covidImage, exactCopy, nearCopy].sort(),
+      );
       assert.equal(covidGroup.exactCopies, false);
       assert.equal(covidGroup.crossSplit, true);
       assert.equal(covidGroup.crossClass, true);
@@ -136,7 +166,11 @@ describe('leakage guard', function () {
     });
 
     it('does not group two different X-rays, even when their 64-bit dHashes are identical', async () => {
-      const { hashed } = await hashImages([{ path: covidImage }, { path: normalImageSameHash }, { path: otherNormalImage }]);
+      const { hashed } = await hashImages([
+        { path: covidImage },
+        { path: normalImageSameHash },
+        { path: otherNormalImage },
+      ]);
       assert.equal(hammingDistance(hashed[0].hash, hashed[1].hash), 0, 'fixture: identical dHashes');
       assert.deepEqual(groupDuplicates(hashed), []);
       // Trusting the hash alone (no thumbnail check) would wrongly group them.
@@ -160,9 +194,20 @@ describe('leakage guard', function () {
       crossClass: false,
     });
     const splits = {
-      train: [{ file: 'a.png', label: 0 }, { file: 'b.png', label: 0 }, { file: 'c.png', label: 1 }, { file: 'f.png', label: 1 }],
-      validation: [{ file: 'd.png', label: 0 }, { file: 'g.png', label: 1 }],
-      test: [{ file: 'e.png', label: 0 }, { file: 'h.png', label: 1 }],
+      train: [
+        { file: 'a.png', label: 0 },
+        { file: 'b.png', label: 0 },
+        { file: 'c.png', label: 1 },
+        { file: 'f.png', label: 1 },
+      ],
+      validation: [
+        { file: 'd.png', label: 0 },
+        { file: 'g.png', label: 1 },
+      ],
+      test: [
+        { file: 'e.png', label: 0 },
+        { file: 'h.png', label: 1 },
+      ],
     };
 
     it('keeps the test set whole and drops its duplicates from validation and training', () => {
@@ -173,8 +218,15 @@ describe('leakage guard', function () {
       ];
       const resolved = resolveCrossSplitDuplicates(splits, groups);
       assert.deepEqual(resolved.splits.test, splits.test);
-      assert.deepEqual(resolved.splits.validation.map((item) => item.file), ['g.png']);
-      assert.deepEqual(resolved.splits.train.map((item) => item.file), ['b.png', 'f.png'], 'duplicates inside one split stay');
+      assert.deepEqual(
+        resolved.splits.validation.map((item) => item.file),
+        ['g.png'],
+      );
+      assert.deepEqual(
+        resolved.splits.train.map((item) => item.file),
+        ['b.png', 'f.png'],
+        'duplicates inside one split stay',
+      );
       assert.deepEqual(resolved.dropped, [
         { key: 'a.png', split: 'train', keptIn: 'test' },
         { key: 'c.png', split: 'train', keptIn: 'validation' },
@@ -186,8 +238,14 @@ describe('leakage guard', function () {
 
     it('follows a custom priority and key', () => {
       const groups = [group(member('/data/a.png', 'train'), member('/data/e.png', 'test'))];
-      const resolved = resolveCrossSplitDuplicates(splits, groups, { priority: ['train', 'test'], keyOf: (item) => `/data/${item.file}` });
-      assert.deepEqual(resolved.splits.test.map((item) => item.file), ['h.png']);
+      const resolved = resolveCrossSplitDuplicates(splits, groups, {
+        priority: ['train', 'test'],
+        keyOf: (item) => `/data/${item.file}`,
+      });
+      assert.deepEqual(
+        resolved.splits.test.map((item) => item.file),
+        ['h.png'],
+      );
       assert.equal(resolved.splits.train.length, 4);
     });
   });
@@ -200,24 +258,38 @@ describe('leakage guard', function () {
     }
 
     it('reads file -> patient by base name, with quotes, BOM and CRLF', () => {
-      const csv = writeCsv('\uFEFFpatient_id,filename,notes\r\nP1,COVID/COVID-1.png,"first, AP"\r\nP1,COVID-2.png,""\r\n"P 2",NORMAL/Normal-1.png,x\r\n\r\n');
+      const csv = writeCsv(
+        '\uFEFFpatient_id,filename,notes\r\nP1,COVID/COVID-1.png,"first, AP"\r\nP1,COVID-2.png,""\r\n"P 2",NORMAL/Normal-1.png,x\r\n\r\n',
+      );
       const patients = readPatientIds(csv);
-      assert.deepEqual([...patients], [
-        ['COVID-1.png', 'P1'],
-        ['COVID-2.png', 'P1'],
-        ['Normal-1.png', 'P 2'],
-      ]);
+      assert.deepEqual(
+        [...patients],
+        [
+          ['COVID-1.png', 'P1'],
+          ['COVID-2.png', 'P1'],
+          ['Normal-1.png', 'P 2'],
+        ],
+      );
     });
 
     it('names the csv line of malformed input', () => {
-      assert.throws(() => readPatientIds(writeCsv('file,patient\na.png,P1\nb.png\n')), (error: unknown) => {
-        assert.ok(error instanceof UserFacingError);
-        assert.match(error.message, /patients\.csv: line 3: expected 2 fields/);
-        return true;
-      });
+      assert.throws(
+        () => readPatientIds(writeCsv('file,patient\na.png,P1\nb.png\n')),
+        (error: unknown) => {
+          assert.ok(error instanceof UserFacingError);
+          assert.match(error.message, /patients\.csv: line 3: expected 2 fields/);
+          return true;
+        },
+      );
       assert.throws(() => readPatientIds(writeCsv('file,patient\na.png,\n')), /line 2: empty patient id for a\.png/);
-      assert.throws(() => readPatientIds(writeCsv('file,patient\n"a.png,P1\n')), /line 2: a quoted field is not closed/);
-      assert.throws(() => readPatientIds(writeCsv('file,patient\na.png,P1\nx/a.png,P2\n')), /line 3: a\.png is listed for patient P2 but line 2 gives patient P1/);
+      assert.throws(
+        () => readPatientIds(writeCsv('file,patient\n"a.png,P1\n')),
+        /line 2: a quoted field is not closed/,
+      );
+      assert.throws(
+        () => readPatientIds(writeCsv('file,patient\na.png,P1\nx/a.png,P2\n')),
+        /line 3: a\.png is listed for patient P2 but line 2 gives patient P1/,
+      );
       assert.throws(() => readPatientIds(writeCsv('name,age\na.png,3\n')), /line 1: header must name a file column/);
       assert.throws(() => readPatientIds(path.join(folder, 'none.csv')), /not found/);
     });

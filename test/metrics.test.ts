@@ -1,6 +1,19 @@
 import { strict as assert } from 'assert';
 import { UserFacingError } from '../lib/core/errors';
-import { averagePrecision, binaryMetrics, bootstrapConfidenceIntervals, calibration, chooseThreshold, confusionMatrix, evaluateScreening, positiveColumn, precisionRecallCurve, predictLabels, rocAuc, rocCurve } from '../lib/evaluate/metrics';
+import {
+  averagePrecision,
+  binaryMetrics,
+  bootstrapConfidenceIntervals,
+  calibration,
+  chooseThreshold,
+  confusionMatrix,
+  evaluateScreening,
+  positiveColumn,
+  precisionRecallCurve,
+  predictLabels,
+  rocAuc,
+  rocCurve,
+} from '../lib/evaluate/metrics';
 import { createRandom } from '../lib/core/random';
 
 const COVID = 0;
@@ -56,8 +69,23 @@ describe('metrics', () => {
     });
 
     it('takes the positive column of softmax rows', () => {
-      assert.deepEqual(positiveColumn([[0.8, 0.2], [0.1, 0.9]]), [0.8, 0.1]);
-      assert.deepEqual(positiveColumn([[0.8, 0.2], [0.1, 0.9]], NORMAL), [0.2, 0.9]);
+      assert.deepEqual(
+        positiveColumn([
+          [0.8, 0.2],
+          [0.1, 0.9],
+        ]),
+        [0.8, 0.1],
+      );
+      assert.deepEqual(
+        positiveColumn(
+          [
+            [0.8, 0.2],
+            [0.1, 0.9],
+          ],
+          NORMAL,
+        ),
+        [0.2, 0.9],
+      );
     });
 
     it('rejects out-of-range labels with a message naming the entry', () => {
@@ -134,7 +162,20 @@ describe('metrics', () => {
       const labels = Array.from({ length: 300 }, () => (random() < 0.4 ? COVID : NORMAL));
       const probabilities = labels.map((label) => Math.round((label === COVID ? 0.2 : 0) + random() * 0.8 * 10) / 10);
       assertClose(rocAuc(labels, probabilities), mannWhitneyProbability(labels, probabilities), 'class 0', 1e-12);
-      assertClose(rocAuc(labels, probabilities.map((p) => 1 - p), { positiveClass: NORMAL }), mannWhitneyProbability(labels, probabilities.map((p) => 1 - p), NORMAL), 'class 1', 1e-12);
+      assertClose(
+        rocAuc(
+          labels,
+          probabilities.map((p) => 1 - p),
+          { positiveClass: NORMAL },
+        ),
+        mannWhitneyProbability(
+          labels,
+          probabilities.map((p) => 1 - p),
+          NORMAL,
+        ),
+        'class 1',
+        1e-12,
+      );
     });
 
     it('gives 1 for a perfect classifier and 0 for an inverted one', () => {
@@ -224,9 +265,15 @@ describe('metrics', () => {
       assertClose(result.intervals.sensitivity.value, binaryMetrics(labels, probabilities).sensitivity);
       for (const [name, interval] of Object.entries(result.intervals)) {
         assert.equal(interval.resamplesUsed, 500, name);
-        assert.ok(interval.lower < interval.value && interval.value < interval.upper, `${name}: ${JSON.stringify(interval)}`);
+        assert.ok(
+          interval.lower < interval.value && interval.value < interval.upper,
+          `${name}: ${JSON.stringify(interval)}`,
+        );
       }
-      assert.ok(result.intervals.auc.upper - result.intervals.auc.lower < 0.2, 'n = 200 gives a usefully narrow AUC interval');
+      assert.ok(
+        result.intervals.auc.upper - result.intervals.auc.lower < 0.2,
+        'n = 200 gives a usefully narrow AUC interval',
+      );
     });
 
     it('skips resamples where a metric is undefined and reports how many were used', () => {
@@ -253,7 +300,7 @@ describe('metrics', () => {
     const labels = [COVID, COVID, COVID, NORMAL, NORMAL, NORMAL];
     const probabilities = [0.9, 0.8, 0.4, 0.7, 0.3, 0.2];
 
-    it("picks the highest threshold with the best Youden index", () => {
+    it('picks the highest threshold with the best Youden index', () => {
       const chosen = chooseThreshold(labels, probabilities, { method: 'youden' });
       assert.equal(chosen.threshold, 0.8);
       assertClose(chosen.sensitivity, 2 / 3);
@@ -268,12 +315,18 @@ describe('metrics', () => {
       assert.equal(chooseThreshold(labels, probabilities, { method: 'sensitivity', target: 0.5 }).threshold, 0.8);
       const chosen = chooseThreshold(labels, probabilities, { method: 'sensitivity', target: 2 / 3 });
       assert.equal(chosen.threshold, 0.8);
-      assert.equal(binaryMetrics(labels, probabilities, { threshold: chosen.threshold }).sensitivity, chosen.sensitivity);
+      assert.equal(
+        binaryMetrics(labels, probabilities, { threshold: chosen.threshold }).sensitivity,
+        chosen.sensitivity,
+      );
     });
 
     it('refuses data without both classes and impossible targets', () => {
       assert.throws(() => chooseThreshold([NORMAL, NORMAL], [0.1, 0.2], { method: 'youden' }), UserFacingError);
-      assert.throws(() => chooseThreshold(labels, probabilities, { method: 'sensitivity', target: 1.5 }), UserFacingError);
+      assert.throws(
+        () => chooseThreshold(labels, probabilities, { method: 'sensitivity', target: 1.5 }),
+        UserFacingError,
+      );
     });
   });
 
@@ -282,7 +335,10 @@ describe('metrics', () => {
 
     it('bundles metrics at 0.5 and at a chosen threshold into JSON-serialisable output', function () {
       this.timeout(10000);
-      const chosen = chooseThreshold(labels.slice(0, 300), probabilities.slice(0, 300), { method: 'sensitivity', target: 0.95 });
+      const chosen = chooseThreshold(labels.slice(0, 300), probabilities.slice(0, 300), {
+        method: 'sensitivity',
+        target: 0.95,
+      });
       const evaluation = evaluateScreening(labels, probabilities, {
         chosenThreshold: { threshold: chosen.threshold, description: 'sensitivity >= 0.95 on validation' },
         bootstrap: { resamples: 300, seed: 4 },

@@ -44,7 +44,9 @@ describe('modelStore: saving and loading the trained head', () => {
     await tfReady();
     head = buildHead({ hiddenUnits: [512, 512], classCount: 2, seed: 42 });
     // Non-zero biases, so a loader that dropped them would be caught.
-    const weights = head.getWeights().map((weight, index) => (index % 2 === 1 ? tf.fill(weight.shape, 0.01 * index) : weight.clone()));
+    const weights = head
+      .getWeights()
+      .map((weight, index) => (index % 2 === 1 ? tf.fill(weight.shape, 0.01 * index) : weight.clone()));
     head.setWeights(weights);
     tf.dispose(weights);
     saved = path.join(temporaryFolder('model-store'), 'model');
@@ -102,7 +104,9 @@ describe('modelStore: saving and loading the trained head', () => {
   it('an interrupted re-save does not leave the old classifier.json beside new model files', async () => {
     const folder = copyOfSaved();
     // A head whose save fails half-way, after the folder was chosen.
-    const failing = { save: async () => Promise.reject(new Error('disk full (simulated)')) } as unknown as tf.LayersModel;
+    const failing = {
+      save: async () => Promise.reject(new Error('disk full (simulated)')),
+    } as unknown as tf.LayersModel;
     await assert.rejects(saveHead(folder, failing, { ...info, threshold: 0.9 }), /disk full/);
     await assertModelFileError(loadHead(folder), folder, /is not a complete saved model/);
   });
@@ -116,7 +120,11 @@ describe('modelStore: saving and loading the trained head', () => {
   it('a folder without classifier.json (an interrupted save) is a ModelFileError naming the folder', async () => {
     const folder = copyOfSaved();
     fs.rmSync(path.join(folder, 'classifier.json'));
-    await assertModelFileError(loadHead(folder), folder, /is not a complete saved model \(no classifier\.json\); train again/);
+    await assertModelFileError(
+      loadHead(folder),
+      folder,
+      /is not a complete saved model \(no classifier\.json\); train again/,
+    );
   });
 
   it('an unreadable classifier.json is a clear error', async () => {
@@ -130,7 +138,11 @@ describe('modelStore: saving and loading the trained head', () => {
     const weights = path.join(folder, 'weights.bin');
     fs.truncateSync(weights, fs.statSync(weights).size - 1000);
     const before = tf.memory().numTensors;
-    await assertModelFileError(loadHead(folder), folder, /weights hold 5250080 bytes, model\.json describes 5251080: the files are truncated or from another model/);
+    await assertModelFileError(
+      loadHead(folder),
+      folder,
+      /weights hold 5250080 bytes, model\.json describes 5251080: the files are truncated or from another model/,
+    );
     assert.equal(tf.memory().numTensors, before);
   });
 
@@ -147,7 +159,11 @@ describe('modelStore: saving and loading the trained head', () => {
     const folder = copyOfSaved();
     writeInfo(folder, { ...info, classNames: ['COVID', 'NORMAL', 'PNEUMONIA'] });
     const before = tf.memory().numTensors;
-    await assertModelFileError(loadHead(folder), folder, /the model has 2 outputs but classifier\.json names 3 classes/);
+    await assertModelFileError(
+      loadHead(folder),
+      folder,
+      /the model has 2 outputs but classifier\.json names 3 classes/,
+    );
     assert.equal(tf.memory().numTensors, before, 'the refused model is disposed');
   });
 

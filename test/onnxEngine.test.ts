@@ -51,7 +51,8 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
     await tfReady();
     const paths = await realWeights();
     input = new Float32Array(xrays.length * imageValues);
-    for (const [index, xray] of xrays.entries()) caffePreprocess((await loadImageRgb(xray.file)).rgb, input, index * imageValues);
+    for (const [index, xray] of xrays.entries())
+      caffePreprocess((await loadImageRgb(xray.file)).rgb, input, index * imageValues);
     tensorsBefore = tf.memory().numTensors;
     onnxEngine = await createFeatureEngine(paths, { log: (line) => logged.push(line) });
     tfjsEngine = await createFeatureEngine(paths, { engine: 'tfjs', log: (line) => logged.push(line) });
@@ -64,7 +65,10 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
     assert.equal(onnxEngine.name, 'onnxruntime');
     assert.ok(onnxEngine instanceof OnnxFeatureEngine);
     assert.equal(tfjsEngine.name, 'tfjs');
-    assert.ok(logged.some((line) => /^feature engine: onnxruntime \(cpu, \d+ threads?\)$/.test(line)), logged.join('\n'));
+    assert.ok(
+      logged.some((line) => /^feature engine: onnxruntime \(cpu, \d+ threads?\)$/.test(line)),
+      logged.join('\n'),
+    );
     assert.ok(logged.includes(`feature engine: ${tfjsEngine.description}`));
   });
 
@@ -74,7 +78,9 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
     const fromTfjs = await tfjsEngine.pooledFeatures(input, xrays.length);
     assert.equal(tf.memory().numTensors, before, 'tfjs pooledFeatures leaks no tensors');
     const difference = largestDifference(fromOnnx, fromTfjs);
-    console.log(`      pooled: max |diff| ${difference.absolute.toExponential(2)}, max relative ${difference.relative.toExponential(2)}`);
+    console.log(
+      `      pooled: max |diff| ${difference.absolute.toExponential(2)}, max relative ${difference.relative.toExponential(2)}`,
+    );
     assert.ok(difference.absolute < pooledTolerance, `max |diff| ${difference.absolute}`);
   });
 
@@ -85,7 +91,9 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
     const fromTfjs = await tfjsEngine.convMaps(images, convMapImages);
     assert.equal(fromOnnx.length, convMapImages * 7 * 7 * 2048);
     const difference = largestDifference(fromOnnx, fromTfjs);
-    console.log(`      conv5_block3_out: max |diff| ${difference.absolute.toExponential(2)}, max relative ${difference.relative.toExponential(2)}`);
+    console.log(
+      `      conv5_block3_out: max |diff| ${difference.absolute.toExponential(2)}, max relative ${difference.relative.toExponential(2)}`,
+    );
     assert.ok(difference.absolute < convMapsTolerance, `max |diff| ${difference.absolute}`);
     assert.equal(tf.memory().numTensors, before, 'tfjs convMaps leaks no tensors');
   });
@@ -113,7 +121,10 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
       assert.equal(lines.filter((line) => line.includes('falling back to tfjs')).length, 1, lines.join('\n'));
       assert.match(lines[0], /onnxruntime-node cannot be loaded \(simulated: binding missing\); falling back to tfjs/);
       assert.equal(lines[lines.length - 1], 'feature engine: tfjs (stand-in)');
-      await assert.rejects(createFeatureEngine(paths, { engine: 'onnxruntime', log: () => undefined }), OnnxRuntimeUnavailableError);
+      await assert.rejects(
+        createFeatureEngine(paths, { engine: 'onnxruntime', log: () => undefined }),
+        OnnxRuntimeUnavailableError,
+      );
     } finally {
       OnnxFeatureEngine.create = originalOnnx;
       TfjsFeatureEngine.create = originalTfjs;
@@ -122,7 +133,10 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
 
   it('refuses an unknown engine name and a bad thread count', async () => {
     const paths = await realWeights();
-    await assert.rejects(createFeatureEngine(paths, { engine: 'torch' as 'tfjs', log: () => undefined }), UserFacingError);
+    await assert.rejects(
+      createFeatureEngine(paths, { engine: 'torch' as 'tfjs', log: () => undefined }),
+      UserFacingError,
+    );
     await assert.rejects(OnnxFeatureEngine.create(paths, { threads: 0 }), /threads must be a positive integer/);
   });
 
@@ -161,7 +175,11 @@ describe('onnx export: stored beside the weights, rebuilt when stale or damaged'
     assert.equal(lines.length, 1, 'a fresh export is not rebuilt');
     const record = JSON.parse(fs.readFileSync(onnxModelPaths(paths).recordFile, 'utf8'));
     assert.equal(record.weightsSha256, JSON.parse(fs.readFileSync(paths.stamp, 'utf8')).weightsSha256);
-    assert.deepEqual(fs.readdirSync(paths.backboneDir).filter((name) => name.endsWith('.tmp')), [], 'no temporary files left');
+    assert.deepEqual(
+      fs.readdirSync(paths.backboneDir).filter((name) => name.endsWith('.tmp')),
+      [],
+      'no temporary files left',
+    );
   });
 
   it('detects an export built from other weights and rebuilds it', async () => {
@@ -209,7 +227,8 @@ describe('onnx export: batch-norm folding', () => {
     const x = [3, -2];
     for (let o = 0; o < 2; o++) {
       const conv = x[0] * kernel[o] + x[1] * kernel[2 + o] + bias[o];
-      const expected = ((conv - batchNorm.mean[o]) / Math.sqrt(batchNorm.variance[o] + 1e-3)) * batchNorm.gamma[o] + batchNorm.beta[o];
+      const expected =
+        ((conv - batchNorm.mean[o]) / Math.sqrt(batchNorm.variance[o] + 1e-3)) * batchNorm.gamma[o] + batchNorm.beta[o];
       // ONNX weight layout [out, in, 1, 1].
       const actual = x[0] * folded.kernel[o * 2] + x[1] * folded.kernel[o * 2 + 1] + folded.bias[o];
       assert.ok(Math.abs(actual - expected) < 1e-6, `output ${o}: ${actual} vs ${expected}`);

@@ -11,7 +11,10 @@ function bar(filled: number): string {
 describe('progress: bar text and terminal output', () => {
   it('describes a run in progress: bar, counts, percentage, rate, eta and note', () => {
     // 12 of 48 in 6 s: 25%, 2.0/s, 36 left at 2/s = 18 s.
-    assert.equal(describeProgress('features', 12, 48, 6, '1 skipped'), `features ${bar(8)} 12/48 25% | 2.0/s | eta 18s | 1 skipped`);
+    assert.equal(
+      describeProgress('features', 12, 48, 6, '1 skipped'),
+      `features ${bar(8)} 12/48 25% | 2.0/s | eta 18s | 1 skipped`,
+    );
   });
 
   it('without a note there is no trailing separator', () => {
@@ -20,8 +23,14 @@ describe('progress: bar text and terminal output', () => {
   });
 
   it('a finished run says how long it took instead of an eta', () => {
-    assert.equal(describeProgress('backbone', 48, 48, 65, 'done'), `backbone ${bar(30)} 48/48 100% | 0.7/s | took 1m05s | done`);
-    assert.equal(describeProgress('backbone', 2484, 2484, 754.2), `backbone ${bar(30)} 2484/2484 100% | 3.3/s | took 12m34s`);
+    assert.equal(
+      describeProgress('backbone', 48, 48, 65, 'done'),
+      `backbone ${bar(30)} 48/48 100% | 0.7/s | took 1m05s | done`,
+    );
+    assert.equal(
+      describeProgress('backbone', 2484, 2484, 754.2),
+      `backbone ${bar(30)} 2484/2484 100% | 3.3/s | took 12m34s`,
+    );
   });
 
   it('eta in minutes and seconds, unknown (?) before anything is done', () => {
@@ -68,7 +77,10 @@ describe('progress: bar text and terminal output', () => {
       process.stderr.write = originalWrite;
       const last = written[written.length - 1];
       assert.ok(last.endsWith('\n'), JSON.stringify(last));
-      assert.match(last.replace(/^\r/, ''), new RegExp(`^features ${bar(30)} 3/3 100% \\| [\\d.]+/s \\| took \\d+s \\| 1 skipped\\n$`));
+      assert.match(
+        last.replace(/^\r/, ''),
+        new RegExp(`^features ${bar(30)} 3/3 100% \\| [\\d.]+/s \\| took \\d+s \\| 1 skipped\\n$`),
+      );
       // Updates are throttled (4 a second on a terminal, every 10 s in logs): at most one was drawn here.
       assert.ok(written.length <= 2, `${written.length} writes`);
     });

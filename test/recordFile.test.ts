@@ -11,7 +11,10 @@ describe('record file: append-only records keyed by sha1', () => {
   it('round-trips records, and a later record for the same hash wins', () => {
     const file = path.join(temporaryFolder('records'), 'r.bin');
     const records = RecordFile.open(file, 3);
-    records.add([{ hash: sha1('a'), payload: Buffer.from([1, 2, 3]) }, { hash: sha1('b'), payload: Buffer.from([4, 5, 6]) }]);
+    records.add([
+      { hash: sha1('a'), payload: Buffer.from([1, 2, 3]) },
+      { hash: sha1('b'), payload: Buffer.from([4, 5, 6]) },
+    ]);
     records.add([{ hash: sha1('a'), payload: Buffer.from([7, 8, 9]) }]);
     const reopened = RecordFile.open(file, 3);
     assert.equal(reopened.size, 2);
@@ -35,7 +38,14 @@ describe('record file: append-only records keyed by sha1', () => {
   it('refuses a payload of the wrong size or a hash that is not a sha1, keeping nothing of that call', () => {
     const file = path.join(temporaryFolder('records'), 'r.bin');
     const records = RecordFile.open(file, 2);
-    assert.throws(() => records.add([{ hash: sha1('a'), payload: Buffer.from([1, 2]) }, { hash: sha1('b'), payload: Buffer.from([1]) }]), /2-byte record/);
+    assert.throws(
+      () =>
+        records.add([
+          { hash: sha1('a'), payload: Buffer.from([1, 2]) },
+          { hash: sha1('b'), payload: Buffer.from([1]) },
+        ]),
+      /2-byte record/,
+    );
     assert.throws(() => records.add([{ hash: 'xyz', payload: Buffer.from([1, 2]) }]), /sha1/);
     assert.equal(records.size, 0);
     assert.equal(fs.existsSync(file), false);

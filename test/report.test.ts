@@ -50,7 +50,14 @@ function sampleReport(): ScreeningReport {
   return {
     title: 'ResNet50 COVID-19 screening <test> & "report"',
     generatedAt: '2026-11-25T19:00:00Z',
-    settings: { learningRate: 0.0001, epochs: 3, batchSize: 64, dataDir: '/data/<cxr>', layers: [512, 2], backbone: undefined },
+    settings: {
+      learningRate: 0.0001,
+      epochs: 3,
+      batchSize: 64,
+      dataDir: '/data/<cxr>',
+      layers: [512, 2],
+      backbone: undefined,
+    },
     dataCounts: { train: 1431, validation: 158, test: 300 },
     backend: 'wasm',
     engine: 'onnxruntime',
@@ -85,8 +92,14 @@ describe('report', () => {
   });
 
   it('formats values, intervals and durations', () => {
-    assert.equal(formatWithInterval({ value: 0.93, lower: 0.9012, upper: 0.95, resamplesUsed: 10 }), '0.930 (0.901\u20130.950)');
-    assert.equal(formatWithInterval({ value: 0.93, lower: 0.9, upper: 0.95, resamplesUsed: 10 }, 2), '0.93 (0.90\u20130.95)');
+    assert.equal(
+      formatWithInterval({ value: 0.93, lower: 0.9012, upper: 0.95, resamplesUsed: 10 }),
+      '0.930 (0.901\u20130.950)',
+    );
+    assert.equal(
+      formatWithInterval({ value: 0.93, lower: 0.9, upper: 0.95, resamplesUsed: 10 }, 2),
+      '0.93 (0.90\u20130.95)',
+    );
     assert.equal(formatWithInterval({ value: NaN, lower: NaN, upper: NaN, resamplesUsed: 0 }), 'n/a');
     assert.equal(formatDuration(0.25), '0.25 s');
     assert.equal(formatDuration(64.2), '1 min 04 s');
@@ -116,7 +129,10 @@ describe('report', () => {
 
   it('refuses a figure that is not a PNG, naming it', () => {
     const report = { ...sampleReport(), figures: [{ title: 'Broken chart', png: Buffer.from('GIF89a...') }] };
-    assert.throws(() => renderReport(report), (error: unknown) => error instanceof UserFacingError && /Broken chart/.test(error.message));
+    assert.throws(
+      () => renderReport(report),
+      (error: unknown) => error instanceof UserFacingError && /Broken chart/.test(error.message),
+    );
   });
 
   it('writes the report atomically', async () => {
@@ -137,7 +153,13 @@ describe('report', () => {
     await writeReport(page, sampleReport());
     // Control page: proves the log check below can see a console error and a blocked load.
     const controlPage = path.join(folder, 'control.html');
-    fs.writeFileSync(controlPage, renderReport(sampleReport()).replace('</main>', '<img src="http://example.invalid/x.png"><script>missingFunction()</script></main>'));
+    fs.writeFileSync(
+      controlPage,
+      renderReport(sampleReport()).replace(
+        '</main>',
+        '<img src="http://example.invalid/x.png"><script>missingFunction()</script></main>',
+      ),
+    );
     const chromiumArgs = (name: string, target: string) => [
       '--headless',
       '--no-sandbox',
@@ -155,11 +177,18 @@ describe('report', () => {
       '--window-size=1200,2000',
       `file://${target}`,
     ];
-    const [report, control] = await Promise.all([runChromium(chromiumArgs('screenshot', page)), runChromium(chromiumArgs('control', controlPage))]);
+    const [report, control] = await Promise.all([
+      runChromium(chromiumArgs('screenshot', page)),
+      runChromium(chromiumArgs('control', controlPage)),
+    ]);
     if (process.env.REPORT_SCREENSHOT) fs.copyFileSync(screenshot, process.env.REPORT_SCREENSHOT);
     // Console messages (script errors, Content-Security-Policy refusals of any load) appear as CONSOLE lines.
-    const consoleLines = (stderr: string) => stderr.split('\n').filter((line) => /CONSOLE|Refused to|Content Security Policy|net::ERR/i.test(line));
-    assert.ok(consoleLines(control.stderr).length >= 1, `the control page's errors are visible in the log:\n${control.stderr}`);
+    const consoleLines = (stderr: string) =>
+      stderr.split('\n').filter((line) => /CONSOLE|Refused to|Content Security Policy|net::ERR/i.test(line));
+    assert.ok(
+      consoleLines(control.stderr).length >= 1,
+      `the control page's errors are visible in the log:\n${control.stderr}`,
+    );
     assert.deepEqual(consoleLines(report.stderr), []);
 
     assert.ok(fs.existsSync(screenshot), 'screenshot written');

@@ -29,7 +29,10 @@ describe('train: the head on real backbone features, Keras-style', function () {
     await tfReady();
     const all = await realFeatureSet(12);
     // someXrays(12): indices 0-11 COVID, 12-23 NORMAL.
-    train = pick(all, [...Array(8).keys()].flatMap((i) => [i, 12 + i]));
+    train = pick(
+      all,
+      [...Array(8).keys()].flatMap((i) => [i, 12 + i]),
+    );
     validation = pick(all, [8, 9, 10, 11, 20, 21, 22, 23]);
   });
 
@@ -51,24 +54,36 @@ describe('train: the head on real backbone features, Keras-style', function () {
       const result = await trainHead(head, train, validation, config);
       const after = evaluateHead(head, train);
       assert.ok(after.loss < 0.5 * before.loss, `training loss ${before.loss.toFixed(3)} -> ${after.loss.toFixed(3)}`);
-      assert.ok(after.accuracy > before.accuracy && after.accuracy >= 0.75, `training accuracy ${before.accuracy} -> ${after.accuracy}`);
+      assert.ok(
+        after.accuracy > before.accuracy && after.accuracy >= 0.75,
+        `training accuracy ${before.accuracy} -> ${after.accuracy}`,
+      );
       const { history } = result;
       assert.ok(history.length >= 1 && history.length <= 5);
-      assert.ok(history[history.length - 1].loss < history[0].loss, `epoch losses ${history.map((epoch) => epoch.loss.toFixed(3)).join(', ')}`);
+      assert.ok(
+        history[history.length - 1].loss < history[0].loss,
+        `epoch losses ${history.map((epoch) => epoch.loss.toFixed(3)).join(', ')}`,
+      );
       assert.deepEqual(
         history.map((epoch) => epoch.epoch),
         history.map((_, index) => index + 1),
       );
       for (const epoch of history) {
         assert.equal(epoch.learningRate, 1e-3);
-        for (const value of [epoch.loss, epoch.validationLoss, epoch.accuracy, epoch.validationAccuracy]) assert.ok(Number.isFinite(value));
-        assert.ok(epoch.accuracy >= 0 && epoch.accuracy <= 1 && epoch.validationAccuracy >= 0 && epoch.validationAccuracy <= 1);
+        for (const value of [epoch.loss, epoch.validationLoss, epoch.accuracy, epoch.validationAccuracy])
+          assert.ok(Number.isFinite(value));
+        assert.ok(
+          epoch.accuracy >= 0 && epoch.accuracy <= 1 && epoch.validationAccuracy >= 0 && epoch.validationAccuracy <= 1,
+        );
       }
       assert.equal(result.batchesPerEpoch, 2);
       // Article early stopping (patience 0): if it stopped, the last epoch's val_loss was no better than the one before.
       if (result.stoppedAtEpoch !== undefined) {
         assert.equal(result.stoppedAtEpoch, history.length);
-        assert.ok(history[history.length - 1].validationLoss >= Math.min(...history.slice(0, -1).map((epoch) => epoch.validationLoss)));
+        assert.ok(
+          history[history.length - 1].validationLoss >=
+            Math.min(...history.slice(0, -1).map((epoch) => epoch.validationLoss)),
+        );
       } else {
         assert.equal(history.length, 5);
       }
@@ -84,7 +99,11 @@ describe('train: the head on real backbone features, Keras-style', function () {
     try {
       const { history } = await trainHead(head, train, validation, loadConfig({ epochs: 3, batchSize: 8 }, {}));
       assert.ok(history.every((epoch) => epoch.learningRate === 1e-4));
-      for (let i = 1; i < history.length; i++) assert.ok(history[i].loss < history[i - 1].loss, `epoch losses ${history.map((epoch) => epoch.loss).join(', ')}`);
+      for (let i = 1; i < history.length; i++)
+        assert.ok(
+          history[i].loss < history[i - 1].loss,
+          `epoch losses ${history.map((epoch) => epoch.loss).join(', ')}`,
+        );
     } finally {
       head.dispose();
     }
@@ -147,18 +166,25 @@ describe('train: the head on real backbone features, Keras-style', function () {
   it('early stopping inside training: stops at the first worse val_loss and restores the best weights', async () => {
     // Validation labels opposite to the training ones: as the head learns, val_loss rises.
     const flipped: FeatureSet = { features: train.features, labels: train.labels.map((label) => 1 - label) };
-    const config = loadConfig({ recipe: 'tuned', epochs: 6, batchSize: 8, earlyStopping: { restoreBestWeights: true } }, {});
+    const config = loadConfig(
+      { recipe: 'tuned', epochs: 6, batchSize: 8, earlyStopping: { restoreBestWeights: true } },
+      {},
+    );
     const head = buildHead(article);
     const weightsAfterEpoch: Float32Array[][] = [];
     try {
-      const result = await trainHead(head, train, flipped, config, { onEpochEnd: () => void weightsAfterEpoch.push(weightValues(head)) });
+      const result = await trainHead(head, train, flipped, config, {
+        onEpochEnd: () => void weightsAfterEpoch.push(weightValues(head)),
+      });
       const losses = result.history.map((epoch) => epoch.validationLoss);
       assert.ok(result.history.length < 6, `stopped early (val_loss ${losses.join(', ')})`);
       assert.equal(result.stoppedAtEpoch, result.history.length);
       const best = losses.indexOf(Math.min(...losses));
       assert.equal(result.restoredEpoch, best + 1);
       assert.ok(losses[losses.length - 1] >= losses[best]);
-      weightValues(head).forEach((values, index) => assert.deepEqual(values, weightsAfterEpoch[best][index], `weight ${index} is the best epoch's`));
+      weightValues(head).forEach((values, index) =>
+        assert.deepEqual(values, weightsAfterEpoch[best][index], `weight ${index} is the best epoch's`),
+      );
       assert.notDeepEqual(weightsAfterEpoch[result.history.length - 1][0], weightsAfterEpoch[best][0]);
       assert.ok(Math.abs(evaluateHead(head, flipped).loss - losses[best]) < 1e-4);
     } finally {
@@ -188,7 +214,12 @@ describe('train: the head on real backbone features, Keras-style', function () {
         }
       });
       assert.ok(expectedChanges.length > 0, `val_loss ${losses.join(', ')} should rise at some point`);
-      result.history.forEach((epoch, index) => assert.ok(Math.abs(epoch.learningRate - expectedRates[index]) < 1e-12, `epoch ${index + 1}: ${epoch.learningRate} vs ${expectedRates[index]}`));
+      result.history.forEach((epoch, index) =>
+        assert.ok(
+          Math.abs(epoch.learningRate - expectedRates[index]) < 1e-12,
+          `epoch ${index + 1}: ${epoch.learningRate} vs ${expectedRates[index]}`,
+        ),
+      );
       assert.deepEqual(
         result.learningRateChanges.map((change) => change.epoch),
         expectedChanges,
@@ -251,17 +282,17 @@ describe('train: the head on real backbone features, Keras-style', function () {
         const total = Math.exp(logits[0]) + Math.exp(logits[1]);
         return logits.map((logit) => Math.exp(logit) / total);
       });
-      const expectedLoss = rows.reduce((sum, row, index) => sum - Math.log(probabilities[index][row.label]), 0) / rows.length;
+      const expectedLoss =
+        rows.reduce((sum, row, index) => sum - Math.log(probabilities[index][row.label]), 0) / rows.length;
       const { loss, accuracy } = evaluateHead(head, { features, labels: rows.map((row) => row.label) });
       assert.ok(Math.abs(loss - expectedLoss) < 1e-5, `loss ${loss} vs ${expectedLoss}`);
       assert.equal(accuracy, 0.5);
 
       const predicted = predictHead(head, features);
-      predicted.forEach((row, index) => row.forEach((value, k) => assert.ok(Math.abs(value - probabilities[index][k]) < 1e-6)));
-      assert.deepEqual(
-        predicted.map(argmax),
-        [0, 1, 1, 0],
+      predicted.forEach((row, index) =>
+        row.forEach((value, k) => assert.ok(Math.abs(value - probabilities[index][k]) < 1e-6)),
       );
+      assert.deepEqual(predicted.map(argmax), [0, 1, 1, 0]);
     } finally {
       head.dispose();
     }
@@ -277,7 +308,10 @@ describe('train: the head on real backbone features, Keras-style', function () {
         assert.ok(row.every((value) => value >= 0 && value <= 1));
         assert.ok(Math.abs(row[0] + row[1] - 1) < 1e-6, `row sums to ${row[0] + row[1]}`);
       }
-      assert.ok(predicted.some((row) => Math.abs(row[0] - predicted[0][0]) > 1e-6), 'different X-rays, different probabilities');
+      assert.ok(
+        predicted.some((row) => Math.abs(row[0] - predicted[0][0]) > 1e-6),
+        'different X-rays, different probabilities',
+      );
       assert.deepEqual(predictHead(head, new Float32Array(0)), []);
     } finally {
       head.dispose();
@@ -289,8 +323,14 @@ describe('train: the head on real backbone features, Keras-style', function () {
     const config = loadConfig({ epochs: 1, batchSize: 8 }, {});
     try {
       const short: FeatureSet = { features: train.features.subarray(0, 2048 * 3), labels: train.labels };
-      await assert.rejects(trainHead(head, short, validation, config), /^Error: training set: 6144 feature values for 16 labels \(expected 2048 per image\)$/);
-      await assert.rejects(trainHead(head, train, { features: new Float32Array(0), labels: [] }, config), /validation set: no images/);
+      await assert.rejects(
+        trainHead(head, short, validation, config),
+        /^Error: training set: 6144 feature values for 16 labels \(expected 2048 per image\)$/,
+      );
+      await assert.rejects(
+        trainHead(head, train, { features: new Float32Array(0), labels: [] }, config),
+        /validation set: no images/,
+      );
     } finally {
       head.dispose();
     }

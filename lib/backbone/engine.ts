@@ -36,7 +36,8 @@ export class TfjsFeatureEngine implements FeatureEngine {
     });
     const values = (await pooled.data()) as Float32Array;
     pooled.dispose();
-    if (values.length !== count * featureLength) throw new Error(`expected ${count * featureLength} features, got ${values.length}`);
+    if (values.length !== count * featureLength)
+      throw new Error(`expected ${count * featureLength} features, got ${values.length}`);
     return values;
   }
 
@@ -44,7 +45,8 @@ export class TfjsFeatureEngine implements FeatureEngine {
     const maps = tf.tidy(() => this.backbone.predict(tf.tensor4d(input, [count, 224, 224, 3])) as tf.Tensor4D);
     const values = (await maps.data()) as Float32Array;
     maps.dispose();
-    if (values.length !== count * convMapShape[0] * convMapShape[1] * convMapShape[2]) throw new Error('unexpected conv map size');
+    if (values.length !== count * convMapShape[0] * convMapShape[1] * convMapShape[2])
+      throw new Error('unexpected conv map size');
     return values;
   }
 
@@ -68,7 +70,10 @@ export interface CreateFeatureEngineOptions {
  * Without a forced engine, ONNX Runtime is tried first; if it cannot load, tfjs is used with one
  * log line saying why. A forced engine that fails throws.
  */
-export async function createFeatureEngine(paths: WeightsPaths, options: CreateFeatureEngineOptions = {}): Promise<FeatureEngine> {
+export async function createFeatureEngine(
+  paths: WeightsPaths,
+  options: CreateFeatureEngineOptions = {},
+): Promise<FeatureEngine> {
   const log = options.log ?? console.log;
   if (options.engine !== undefined && options.engine !== 'onnxruntime' && options.engine !== 'tfjs') {
     throw new UserFacingError(`unknown feature engine "${String(options.engine)}"; choose onnxruntime or tfjs`);
@@ -99,7 +104,10 @@ export class LazyFeatureEngine implements FeatureEngine {
   private opening?: Promise<FeatureEngine>;
   private opened?: FeatureEngine;
 
-  constructor(private readonly open: () => Promise<FeatureEngine>, private readonly expectedName: EngineName = 'onnxruntime') {}
+  constructor(
+    private readonly open: () => Promise<FeatureEngine>,
+    private readonly expectedName: EngineName = 'onnxruntime',
+  ) {}
 
   get name(): EngineName {
     return this.opened?.name ?? this.expectedName;

@@ -39,7 +39,9 @@ export class FeatureCache {
 
   /** Opens (or creates) the cache for one weights fingerprint, in `cacheDir`. */
   static open(cacheDir: string, weightsFingerprint: string): FeatureCache {
-    return new FeatureCache(RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`), payloadBytes));
+    return new FeatureCache(
+      RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`), payloadBytes),
+    );
   }
 
   get size(): number {
@@ -50,7 +52,11 @@ export class FeatureCache {
     const payload = this.records.get(hash);
     if (!payload) return undefined;
     const features = new Float32Array(featureLength);
-    features.set(new Float32Array(payload.buffer.slice(payload.byteOffset + payloadHeaderBytes, payload.byteOffset + payloadBytes)));
+    features.set(
+      new Float32Array(
+        payload.buffer.slice(payload.byteOffset + payloadHeaderBytes, payload.byteOffset + payloadBytes),
+      ),
+    );
     return { features, engine: engineCodes[payload[0]] ?? 'tfjs' };
   }
 
@@ -58,13 +64,16 @@ export class FeatureCache {
   add(records: { hash: string; features: Float32Array }[], engine: EngineName): void {
     // Checked before anything is kept, so memory and file always hold the same records.
     for (const { features } of records) {
-      if (features.length !== featureLength) throw new Error(`expected ${featureLength} features, got ${features.length}`);
+      if (features.length !== featureLength)
+        throw new Error(`expected ${featureLength} features, got ${features.length}`);
     }
-    this.records.add(records.map(({ hash, features }) => {
-      const payload = Buffer.alloc(payloadBytes);
-      payload[0] = engineCodes.indexOf(engine);
-      Buffer.from(features.buffer, features.byteOffset, features.byteLength).copy(payload, payloadHeaderBytes);
-      return { hash, payload };
-    }));
+    this.records.add(
+      records.map(({ hash, features }) => {
+        const payload = Buffer.alloc(payloadBytes);
+        payload[0] = engineCodes.indexOf(engine);
+        Buffer.from(features.buffer, features.byteOffset, features.byteLength).copy(payload, payloadHeaderBytes);
+        return { hash, payload };
+      }),
+    );
   }
 }

@@ -47,7 +47,11 @@ export interface PipelineOptions {
 }
 
 /** Decodes one batch: all its images at once (see the note at the top), then fills the input. */
-async function decodeBatch(files: string[], size: number, loadImage: NonNullable<PipelineOptions['loadImage']>): Promise<PreprocessedBatch> {
+async function decodeBatch(
+  files: string[],
+  size: number,
+  loadImage: NonNullable<PipelineOptions['loadImage']>,
+): Promise<PreprocessedBatch> {
   const outcomes = await Promise.all(
     files.map((file) =>
       loadImage(file, size).then(
@@ -61,14 +65,17 @@ async function decodeBatch(files: string[], size: number, loadImage: NonNullable
   const input = new Float32Array(readable.length * valuesPerImage);
   readable.forEach((outcome, row) => {
     const rgb = outcome.image!.rgb;
-    if (rgb.length !== valuesPerImage) throw new Error(`${outcome.file}: decoded to ${rgb.length} bytes, expected ${valuesPerImage}`);
+    if (rgb.length !== valuesPerImage)
+      throw new Error(`${outcome.file}: decoded to ${rgb.length} bytes, expected ${valuesPerImage}`);
     caffePreprocess(rgb, input, row * valuesPerImage);
   });
   return {
     files: readable.map((outcome) => outcome.file),
     input,
     count: readable.length,
-    skipped: outcomes.filter((outcome) => !outcome.image).map((outcome) => ({ file: outcome.file, reason: outcome.reason! })),
+    skipped: outcomes
+      .filter((outcome) => !outcome.image)
+      .map((outcome) => ({ file: outcome.file, reason: outcome.reason! })),
   };
 }
 
@@ -79,10 +86,15 @@ function describeFailure(error: unknown): string {
 }
 
 /** Yields `files` as preprocessed batches, decoding up to `prefetch` batches ahead (see top of file). */
-export async function* preprocessedBatches(files: string[], options: PipelineOptions): AsyncGenerator<PreprocessedBatch> {
+export async function* preprocessedBatches(
+  files: string[],
+  options: PipelineOptions,
+): AsyncGenerator<PreprocessedBatch> {
   const { batchSize, prefetch = 2, imageSize = modelImageSize, loadImage = loadImageRgb } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(prefetch) || prefetch < 0) throw new RangeError(`prefetch must be a non-negative integer, got ${prefetch}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(prefetch) || prefetch < 0)
+    throw new RangeError(`prefetch must be a non-negative integer, got ${prefetch}`);
   const queue: Promise<PreprocessedBatch>[] = [];
   let next = 0;
   const fill = (limit: number) => {

@@ -45,25 +45,39 @@ export async function extractFeatures(files: string[], options: ExtractionOption
       hashes.push(contentHash(file));
     } catch (error) {
       hashes.push(undefined);
-      skipped.set(index, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message);
+      skipped.set(
+        index,
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message,
+      );
     }
   });
 
-  const missing = files.map((_, index) => index).filter((index) => hashes[index] !== undefined && !cache.get(hashes[index]!));
+  const missing = files
+    .map((_, index) => index)
+    .filter((index) => hashes[index] !== undefined && !cache.get(hashes[index]!));
   // The same picture may appear under two names: compute it once.
   const seen = new Set<string>();
   const toCompute = missing.filter((index) => !seen.has(hashes[index]!) && seen.add(hashes[index]!));
   const indexOfFile = new Map(toCompute.map((index) => [files[index], index]));
-  const progress = (toCompute.length ? options.progress ?? silentProgress : silentProgress)(options.label ?? 'features', toCompute.length);
+  const progress = (toCompute.length ? (options.progress ?? silentProgress) : silentProgress)(
+    options.label ?? 'features',
+    toCompute.length,
+  );
   let done = 0;
   const computedHashes = new Set<string>();
-  for await (const batch of preprocessedBatches(toCompute.map((index) => files[index]), { batchSize: options.batchSize })) {
+  for await (const batch of preprocessedBatches(
+    toCompute.map((index) => files[index]),
+    { batchSize: options.batchSize },
+  )) {
     for (const failure of batch.skipped) {
       skipped.set(indexOfFile.get(failure.file)!, failure.reason);
     }
     if (batch.count > 0) {
       const pooled = await options.engine.pooledFeatures(batch.input, batch.count);
-      const records = batch.files.map((file, row) => ({ hash: hashes[indexOfFile.get(file)!]!, features: pooled.subarray(row * featureLength, (row + 1) * featureLength) }));
+      const records = batch.files.map((file, row) => ({
+        hash: hashes[indexOfFile.get(file)!]!,
+        features: pooled.subarray(row * featureLength, (row + 1) * featureLength),
+      }));
       cache.add(records, engine.name);
       for (const record of records) computedHashes.add(record.hash);
     }
@@ -72,9 +86,12 @@ export async function extractFeatures(files: string[], options: ExtractionOption
   }
   // Only the first copy of a picture was decoded: its other copies (same bytes, or the same file
   // listed twice) share its fate, so when it was unreadable they are skipped with the same reason.
-  const failures = new Map([...skipped].filter(([index]) => hashes[index] !== undefined).map(([index, reason]) => [hashes[index]!, reason]));
+  const failures = new Map(
+    [...skipped].filter(([index]) => hashes[index] !== undefined).map(([index, reason]) => [hashes[index]!, reason]),
+  );
   for (const index of missing) {
-    if (!skipped.has(index) && !cache.get(hashes[index]!)) skipped.set(index, failures.get(hashes[index]!) ?? 'no features were computed');
+    if (!skipped.has(index) && !cache.get(hashes[index]!))
+      skipped.set(index, failures.get(hashes[index]!) ?? 'no features were computed');
   }
   progress.finish(skipped.size ? `${skipped.size} skipped` : undefined);
 
@@ -89,7 +106,9 @@ export async function extractFeatures(files: string[], options: ExtractionOption
   return {
     features,
     kept,
-    skipped: [...skipped.entries()].sort((a, b) => a[0] - b[0]).map(([index, reason]) => ({ file: files[index], reason })),
+    skipped: [...skipped.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, reason]) => ({ file: files[index], reason })),
     computed: kept.filter((index) => computedHashes.has(hashes[index]!)).length,
     reused: kept.filter((index) => !computedHashes.has(hashes[index]!)).length,
     engines,
@@ -112,8 +131,16 @@ export interface SplitFeatures {
 /** Features of every image of a saved split, one extraction pass for all three parts. */
 export async function featuresForSplit(split: DatasetSplit, options: ExtractionOptions): Promise<SplitFeatures> {
   const images = splitNames.flatMap((name) => split[name].map((image) => ({ name, image })));
-  const result = await extractFeatures(images.map(({ image }) => absolutePath(split.root, image)), { label: 'backbone features', ...options });
-  const sets = Object.fromEntries(splitNames.map((name) => [name, { features: new Float32Array(0), labels: [] as number[], images: [] as LabelledImage[] }])) as SplitFeatures['sets'];
+  const result = await extractFeatures(
+    images.map(({ image }) => absolutePath(split.root, image)),
+    { label: 'backbone features', ...options },
+  );
+  const sets = Object.fromEntries(
+    splitNames.map((name) => [
+      name,
+      { features: new Float32Array(0), labels: [] as number[], images: [] as LabelledImage[] },
+    ]),
+  ) as SplitFeatures['sets'];
   const rows: Record<SplitName, Float32Array[]> = { train: [], validation: [], test: [] };
   result.kept.forEach((index, row) => {
     const { name, image } = images[index];
@@ -126,5 +153,14 @@ export async function featuresForSplit(split: DatasetSplit, options: ExtractionO
     rows[name].forEach((row, index) => matrix.set(row, index * featureLength));
     sets[name].features = matrix;
   }
-  return { root: split.root, classNames: split.classNames, sets, skipped: result.skipped, computed: result.computed, reused: result.reused, engines: result.engines, seconds: result.seconds };
+  return {
+    root: split.root,
+    classNames: split.classNames,
+    sets,
+    skipped: result.skipped,
+    computed: result.computed,
+    reused: result.reused,
+    engines: result.engines,
+    seconds: result.seconds,
+  };
 }

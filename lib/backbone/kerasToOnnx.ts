@@ -36,7 +36,11 @@ interface KerasLayer {
 export interface KerasModelJson {
   modelTopology: {
     model_config: {
-      config: { layers: KerasLayer[]; input_layers: [string, number, number][]; output_layers: [string, number, number][] };
+      config: {
+        layers: KerasLayer[];
+        input_layers: [string, number, number][];
+        output_layers: [string, number, number][];
+      };
     };
   };
   weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
@@ -77,7 +81,8 @@ function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProt
 
 function pair(value: unknown, what: string, layer: string): [number, number] {
   if (typeof value === 'number') return [value, value];
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) return [value[0], value[1]];
+  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number'))
+    return [value[0], value[1]];
   throw new ModelFileError(`layer ${layer}: unexpected ${what} ${JSON.stringify(value)}`);
 }
 
@@ -102,8 +107,13 @@ function samePadding(size: number, kernel: number, stride: number): [number, num
 }
 
 /** Builds the ONNX model bytes from a parsed model.json and the contents of its weights.bin. */
-export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8Array, producer = 'lib/kerasToOnnx.ts'): Uint8Array {
-  if (os.endianness() !== 'LE') throw new Error('the ONNX export writes raw float32 bytes and needs a little-endian machine');
+export function kerasResnetToOnnx(
+  modelJson: KerasModelJson,
+  weightsData: Uint8Array,
+  producer = 'lib/kerasToOnnx.ts',
+): Uint8Array {
+  if (os.endianness() !== 'LE')
+    throw new Error('the ONNX export writes raw float32 bytes and needs a little-endian machine');
   const weights = readWeights(modelJson, weightsData);
   const config = modelJson.modelTopology.model_config.config;
   const layers = config.layers;
@@ -138,7 +148,8 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
   const inputOf = (layer: KerasLayer, index = 0): GraphTensor => {
     const inbound = layer.inbound_nodes[0]?.[index];
     const tensor = inbound && tensors.get(inbound[0]);
-    if (!tensor) throw new ModelFileError(`layer ${layer.name}: input ${inbound?.[0] ?? index} is not defined before it`);
+    if (!tensor)
+      throw new ModelFileError(`layer ${layer.name}: input ${inbound?.[0] ?? index} is not defined before it`);
     return tensor;
   };
   /** Applies a pending ZeroPadding2D as an explicit Pad node (for consumers that cannot absorb it). */
@@ -147,10 +158,21 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
     const [top, left, bottom, right] = tensor.pendingPads;
     const padsName = `pads_${padCount}`;
     // ONNX Pad order: all begins (N, C, H, W), then all ends.
-    initializers.push({ name: padsName, dims: [8], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0, 0, top, left, 0, 0, bottom, right] });
+    initializers.push({
+      name: padsName,
+      dims: [8],
+      dataType: onnx.TensorProto.DataType.INT64,
+      int64Data: [0, 0, top, left, 0, 0, bottom, right],
+    });
     const output = `${tensor.onnxName}_padded${padCount++}`;
     nodes.push({ opType: 'Pad', input: [tensor.onnxName, padsName], output: [output], name: output });
-    return { ...tensor, onnxName: output, height: tensor.height + top + bottom, width: tensor.width + left + right, pendingPads: undefined };
+    return {
+      ...tensor,
+      onnxName: output,
+      height: tensor.height + top + bottom,
+      width: tensor.width + left + right,
+      pendingPads: undefined,
+    };
   };
 
   for (const layer of layers) {
@@ -161,11 +183,19 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
       case 'InputLayer': {
         const shape = layerConfig.batch_input_shape as (number | null)[];
         if (!Array.isArray(shape) || shape.length !== 4 || shape.slice(1).some((d) => typeof d !== 'number')) {
-          throw new ModelFileError(`input layer ${name}: expected batch_input_shape [null, H, W, C], got ${JSON.stringify(shape)}`);
+          throw new ModelFileError(
+            `input layer ${name}: expected batch_input_shape [null, H, W, C], got ${JSON.stringify(shape)}`,
+          );
         }
         const [, height, width, channels] = shape as number[];
         // The graph takes NHWC like the tfjs model, and works in NCHW, the layout ONNX convolutions use.
-        nodes.push({ opType: 'Transpose', input: [onnxInputName], output: [outputName], name: `${name}_to_nchw`, attribute: [attribute('perm', [0, 3, 1, 2])] });
+        nodes.push({
+          opType: 'Transpose',
+          input: [onnxInputName],
+          output: [outputName],
+          name: `${name}_to_nchw`,
+          attribute: [attribute('perm', [0, 3, 1, 2])],
+        });
         tensors.set(name, { onnxName: outputName, height, width, channels, nonNegative: false });
         break;
       }
@@ -175,24 +205,36 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
         break;
       }
       case 'Conv2D': {
-        if (layerConfig.data_format !== 'channels_last') throw new ModelFileError(`layer ${name}: only channels_last is supported`);
-        if (layerConfig.activation !== 'linear') throw new ModelFileError(`layer ${name}: activation ${String(layerConfig.activation)} inside Conv2D is not supported`);
+        if (layerConfig.data_format !== 'channels_last')
+          throw new ModelFileError(`layer ${name}: only channels_last is supported`);
+        if (layerConfig.activation !== 'linear')
+          throw new ModelFileError(
+            `layer ${name}: activation ${String(layerConfig.activation)} inside Conv2D is not supported`,
+          );
         const [dilationY, dilationX] = pair(layerConfig.dilation_rate ?? 1, 'dilation_rate', name);
-        if (dilationY !== 1 || dilationX !== 1) throw new ModelFileError(`layer ${name}: dilated convolutions are not supported`);
+        if (dilationY !== 1 || dilationX !== 1)
+          throw new ModelFileError(`layer ${name}: dilated convolutions are not supported`);
         const source = inputOf(layer);
         const [kernelY, kernelX] = pair(layerConfig.kernel_size, 'kernel_size', name);
         const [strideY, strideX] = pair(layerConfig.strides, 'strides', name);
         const filters = layerConfig.filters as number;
         const kernel = weight(name, 'kernel')!;
         if (kernel.length !== kernelY * kernelX * source.channels * filters) {
-          throw new ModelFileError(`layer ${name}: kernel holds ${kernel.length} values, expected ${kernelY}x${kernelX}x${source.channels}x${filters}`);
+          throw new ModelFileError(
+            `layer ${name}: kernel holds ${kernel.length} values, expected ${kernelY}x${kernelX}x${source.channels}x${filters}`,
+          );
         }
         const bias = layerConfig.use_bias ? weight(name, 'bias')! : undefined;
 
         // Fold the following BatchNormalization (inference mode) into this convolution.
         const next = consumers.get(name) ?? [];
         const batchNorm = next.length === 1 && next[0].class_name === 'BatchNormalization' ? next[0] : undefined;
-        const folded = foldBatchNorm(kernel, bias, [kernelY, kernelX, source.channels, filters], batchNorm && batchNormParameters(batchNorm, filters, weight));
+        const folded = foldBatchNorm(
+          kernel,
+          bias,
+          [kernelY, kernelX, source.channels, filters],
+          batchNorm && batchNormParameters(batchNorm, filters, weight),
+        );
         const tensorName = batchNorm ? batchNorm.name : name;
         if (batchNorm) foldedInto.set(batchNorm.name, name);
 
@@ -238,7 +280,9 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
       }
       case 'BatchNormalization': {
         if (!foldedInto.has(name)) {
-          throw new ModelFileError(`layer ${name}: a BatchNormalization that does not directly follow a Conv2D is not supported`);
+          throw new ModelFileError(
+            `layer ${name}: a BatchNormalization that does not directly follow a Conv2D is not supported`,
+          );
         }
         break; // already folded into the convolution, which produced this layer's tensor
       }
@@ -284,7 +328,11 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
           name,
           input: [source.onnxName],
           output: [outputName],
-          attribute: [attribute('kernel_shape', [poolY, poolX]), attribute('strides', [strideY, strideX]), attribute('pads', pads)],
+          attribute: [
+            attribute('kernel_shape', [poolY, poolX]),
+            attribute('strides', [strideY, strideX]),
+            attribute('pads', pads),
+          ],
         });
         tensors.set(name, {
           onnxName: outputName,
@@ -297,10 +345,13 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
       }
       case 'Add': {
         const inputs = (layer.inbound_nodes[0] ?? []).map((_, index) => materialise(inputOf(layer, index)));
-        if (inputs.length !== 2) throw new ModelFileError(`layer ${name}: Add of ${inputs.length} inputs is not supported`);
+        if (inputs.length !== 2)
+          throw new ModelFileError(`layer ${name}: Add of ${inputs.length} inputs is not supported`);
         const [a, b] = inputs;
         if (a.height !== b.height || a.width !== b.width || a.channels !== b.channels) {
-          throw new ModelFileError(`layer ${name}: adds ${a.height}x${a.width}x${a.channels} to ${b.height}x${b.width}x${b.channels}`);
+          throw new ModelFileError(
+            `layer ${name}: adds ${a.height}x${a.width}x${a.channels} to ${b.height}x${b.width}x${b.channels}`,
+          );
         }
         nodes.push({ opType: 'Add', name, input: [a.onnxName, b.onnxName], output: [outputName] });
         tensors.set(name, { ...a, onnxName: outputName, nonNegative: a.nonNegative && b.nonNegative });
@@ -313,10 +364,28 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
 
   const outputLayer = config.output_layers[0]?.[0];
   const output = outputLayer ? tensors.get(outputLayer) : undefined;
-  if (!output || output.pendingPads) throw new ModelFileError(`output layer ${String(outputLayer)} is missing from the model`);
-  nodes.push({ opType: 'Transpose', name: 'to_nhwc', input: [output.onnxName], output: [onnxConvMapsName], attribute: [attribute('perm', [0, 2, 3, 1])] });
-  nodes.push({ opType: 'GlobalAveragePool', name: 'global_average_pool', input: [output.onnxName], output: ['pooled_nchw'] });
-  nodes.push({ opType: 'Flatten', name: 'flatten', input: ['pooled_nchw'], output: [onnxPooledName], attribute: [attribute('axis', 1)] });
+  if (!output || output.pendingPads)
+    throw new ModelFileError(`output layer ${String(outputLayer)} is missing from the model`);
+  nodes.push({
+    opType: 'Transpose',
+    name: 'to_nhwc',
+    input: [output.onnxName],
+    output: [onnxConvMapsName],
+    attribute: [attribute('perm', [0, 2, 3, 1])],
+  });
+  nodes.push({
+    opType: 'GlobalAveragePool',
+    name: 'global_average_pool',
+    input: [output.onnxName],
+    output: ['pooled_nchw'],
+  });
+  nodes.push({
+    opType: 'Flatten',
+    name: 'flatten',
+    input: ['pooled_nchw'],
+    output: [onnxPooledName],
+    attribute: [attribute('axis', 1)],
+  });
 
   const inputLayer = layers.find((layer) => layer.class_name === 'InputLayer');
   const input = tensors.get(inputLayer?.name ?? '')!;
@@ -324,7 +393,8 @@ export function kerasResnetToOnnx(modelJson: KerasModelJson, weightsData: Uint8A
     irVersion,
     opsetImport: [{ domain: '', version: opsetVersion }],
     producerName: producer,
-    docString: 'ResNet50 without top (Keras ImageNet weights), batch norm folded into the convolutions. Input: caffe-preprocessed NHWC.',
+    docString:
+      'ResNet50 without top (Keras ImageNet weights), batch norm folded into the convolutions. Input: caffe-preprocessed NHWC.',
     graph: {
       name: 'resnet50_notop',
       node: nodes,
@@ -352,7 +422,8 @@ function readWeights(modelJson: KerasModelJson, weightsData: Uint8Array): Map<st
   const weights = new Map<string, Float32Array>();
   let offset = 0;
   for (const spec of specs) {
-    if (spec.dtype !== 'float32') throw new ModelFileError(`weight ${spec.name} is ${spec.dtype}; only float32 is supported`);
+    if (spec.dtype !== 'float32')
+      throw new ModelFileError(`weight ${spec.name} is ${spec.dtype}; only float32 is supported`);
     const count = spec.shape.reduce((a, b) => a * b, 1);
     weights.set(spec.name, aligned.subarray(offset, offset + count));
     offset += count;
@@ -376,7 +447,9 @@ function batchNormParameters(
   const axis = layer.config.axis;
   const axisValue = Array.isArray(axis) ? axis : [axis];
   if (axisValue.length !== 1 || (axisValue[0] !== 3 && axisValue[0] !== -1)) {
-    throw new ModelFileError(`layer ${layer.name}: batch normalisation over axis ${JSON.stringify(axis)} is not supported (channels last only)`);
+    throw new ModelFileError(
+      `layer ${layer.name}: batch normalisation over axis ${JSON.stringify(axis)} is not supported (channels last only)`,
+    );
   }
   const parameters: BatchNormParameters = {
     gamma: layer.config.scale === false ? undefined : weight(layer.name, 'gamma'),
@@ -386,7 +459,10 @@ function batchNormParameters(
     epsilon: layer.config.epsilon as number,
   };
   for (const values of [parameters.gamma, parameters.beta, parameters.mean, parameters.variance]) {
-    if (values && values.length !== channels) throw new ModelFileError(`layer ${layer.name}: parameters for ${values.length} channels, the convolution has ${channels}`);
+    if (values && values.length !== channels)
+      throw new ModelFileError(
+        `layer ${layer.name}: parameters for ${values.length} channels, the convolution has ${channels}`,
+      );
   }
   if (typeof parameters.epsilon !== 'number') throw new ModelFileError(`layer ${layer.name}: missing epsilon`);
   return parameters;

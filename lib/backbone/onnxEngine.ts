@@ -58,7 +58,8 @@ export class OnnxFeatureEngine implements FeatureEngine {
   static async create(paths: WeightsPaths, options: OnnxEngineOptions = {}): Promise<OnnxFeatureEngine> {
     const ort = loadOnnxRuntime();
     const threads = options.threads ?? os.cpus().length;
-    if (!Number.isInteger(threads) || threads < 1) throw new UserFacingError(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new UserFacingError(`threads must be a positive integer, got ${threads}`);
     const onnxFile = await ensureBackboneOnnx(paths, options.log);
     let session: OnnxRuntime.InferenceSession;
     try {
@@ -71,12 +72,19 @@ export class OnnxFeatureEngine implements FeatureEngine {
         graphOptimizationLevel: 'all',
       });
     } catch (error) {
-      throw new OnnxRuntimeUnavailableError(`session on ${onnxFile} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`);
+      throw new OnnxRuntimeUnavailableError(
+        `session on ${onnxFile} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`,
+      );
     }
     return new OnnxFeatureEngine(ort, session, threads);
   }
 
-  private async run(input: Float32Array, count: number, outputName: string, valuesPerImage: number): Promise<Float32Array> {
+  private async run(
+    input: Float32Array,
+    count: number,
+    outputName: string,
+    valuesPerImage: number,
+  ): Promise<Float32Array> {
     if (!Number.isInteger(count) || count < 1 || input.length < count * imageValues) {
       throw new Error(`input holds ${input.length} values, too few for ${count} images of 224x224x3`);
     }
@@ -85,7 +93,8 @@ export class OnnxFeatureEngine implements FeatureEngine {
     const tensor = new this.ort.Tensor('float32', data, [count, 224, 224, 3]);
     const results = await this.session.run({ [onnxInputName]: tensor }, [outputName]);
     const values = results[outputName].data as Float32Array;
-    if (values.length !== count * valuesPerImage) throw new Error(`expected ${count * valuesPerImage} values from ${outputName}, got ${values.length}`);
+    if (values.length !== count * valuesPerImage)
+      throw new Error(`expected ${count * valuesPerImage} values from ${outputName}, got ${values.length}`);
     return values;
   }
 

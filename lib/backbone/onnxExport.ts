@@ -47,7 +47,10 @@ function sourceHashes(paths: WeightsPaths): { weightsSha256: string; modelJsonSh
   try {
     stamp = JSON.parse(fs.readFileSync(paths.stamp, 'utf8'));
   } catch (error) {
-    throw new ModelFileError(`cannot read the conversion record (${(error as Error).message.split('\n')[0]}); run \`npm run setup\``, paths.stamp);
+    throw new ModelFileError(
+      `cannot read the conversion record (${(error as Error).message.split('\n')[0]}); run \`npm run setup\``,
+      paths.stamp,
+    );
   }
   if (typeof stamp.weightsSha256 !== 'string' || typeof stamp.modelJsonSha256 !== 'string') {
     throw new ModelFileError('the conversion record has no weight hashes; run `npm run setup`', paths.stamp);
@@ -72,13 +75,15 @@ export function staleReason(paths: WeightsPaths): string | undefined {
   if (!fs.existsSync(onnxFile)) return 'not built yet';
   const record = readRecord(recordFile);
   if (!record) return `${path.basename(recordFile)} is missing or unreadable`;
-  if (record.exporterVersion !== onnxExporterVersion) return `built by exporter version ${record.exporterVersion}, current is ${onnxExporterVersion}`;
+  if (record.exporterVersion !== onnxExporterVersion)
+    return `built by exporter version ${record.exporterVersion}, current is ${onnxExporterVersion}`;
   const source = sourceHashes(paths);
   if (record.weightsSha256 !== source.weightsSha256 || record.modelJsonSha256 !== source.modelJsonSha256) {
     return 'built from other weights';
   }
   const data = fs.readFileSync(onnxFile);
-  if (data.length !== record.onnxBytes || sha256(data) !== record.onnxSha256) return 'the file does not match its recorded sha256 (damaged or modified)';
+  if (data.length !== record.onnxBytes || sha256(data) !== record.onnxSha256)
+    return 'the file does not match its recorded sha256 (damaged or modified)';
   return undefined;
 }
 
@@ -92,13 +97,17 @@ export async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExport
     modelJson = JSON.parse(fs.readFileSync(paths.modelJson, 'utf8'));
     weightsData = fs.readFileSync(paths.weightsBin);
   } catch (error) {
-    throw new ModelFileError(`cannot read the converted weights (${(error as Error).message.split('\n')[0]}); run \`npm run setup\``, paths.backboneDir);
+    throw new ModelFileError(
+      `cannot read the converted weights (${(error as Error).message.split('\n')[0]}); run \`npm run setup\``,
+      paths.backboneDir,
+    );
   }
   let bytes: Uint8Array;
   try {
     bytes = kerasResnetToOnnx(modelJson, weightsData);
   } catch (error) {
-    if (error instanceof ModelFileError) throw new ModelFileError(`cannot export to ONNX: ${error.message}`, paths.modelJson);
+    if (error instanceof ModelFileError)
+      throw new ModelFileError(`cannot export to ONNX: ${error.message}`, paths.modelJson);
     throw error;
   }
   const record: OnnxExportRecord = {
@@ -119,7 +128,10 @@ export async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExport
  * Returns the path of an up-to-date backbone.onnx, building it first when it is missing,
  * stale or damaged (about 2 s). Logs why it rebuilds.
  */
-export async function ensureBackboneOnnx(paths: WeightsPaths, log: (line: string) => void = console.log): Promise<string> {
+export async function ensureBackboneOnnx(
+  paths: WeightsPaths,
+  log: (line: string) => void = console.log,
+): Promise<string> {
   const reason = staleReason(paths);
   if (reason) {
     const { onnxFile } = onnxModelPaths(paths);

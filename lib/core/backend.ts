@@ -22,9 +22,11 @@ let chosen: BackendName | undefined;
 
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   try {
+    /* eslint-disable @typescript-eslint/no-require-imports -- optional modules: loaded only if installed */
     if (name === 'tensorflow-gpu') require('@tensorflow/tfjs-node-gpu');
     else if (name === 'tensorflow') require('@tensorflow/tfjs-node');
     else if (name === 'wasm') require('@tensorflow/tfjs-backend-wasm');
+    /* eslint-enable @typescript-eslint/no-require-imports */
     const ok = await tf.setBackend(tfjsBackendName[name]);
     if (!ok) return 'tf.setBackend returned false';
     await tf.ready();
@@ -41,7 +43,10 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
  * Initialises tfjs once per process and returns the backend in use.
  * Calling it again returns the same backend (switching mid-process would strand tensors).
  */
-export async function initBackend(preferred?: BackendName, log: (line: string) => void = console.log): Promise<BackendName> {
+export async function initBackend(
+  preferred?: BackendName,
+  log: (line: string) => void = console.log,
+): Promise<BackendName> {
   if (chosen && (!preferred || preferred === chosen)) return chosen;
   if (preferred && !backendOrder.includes(preferred)) {
     throw new UserFacingError(`unknown tfjs backend "${preferred}"; choose one of ${backendOrder.join(', ')}`);

@@ -46,7 +46,9 @@ export function matchClassFolders(
   const unmatched = folderNames.filter((_, index) => mapping[index] < 0);
   if (unmatched.length) {
     const plural = unmatched.length > 1;
-    problems.push(`class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the model's classes`);
+    problems.push(
+      `class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the model's classes`,
+    );
   }
   const missing = classNames.filter((_, index) => !mapping.includes(index));
   if (missing.length) {

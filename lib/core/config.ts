@@ -105,7 +105,8 @@ export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLear
 
 function wholeNumber(env: NodeJS.ProcessEnv, name: string): number {
   const value = Number(env[name]);
-  if (!Number.isInteger(value) || value < 0) throw new UserFacingError(`environment variable ${name} must be a whole number, got "${env[name]}"`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new UserFacingError(`environment variable ${name} must be a whole number, got "${env[name]}"`);
   return value;
 }
 

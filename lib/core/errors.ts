@@ -3,7 +3,10 @@
  * and the problem, so callers print `message` instead of a TensorFlow stack trace.
  */
 export class UserFacingError extends Error {
-  constructor(message: string, readonly path?: string) {
+  constructor(
+    message: string,
+    readonly path?: string,
+  ) {
     super(path ? `${path}: ${message}` : message);
     this.name = 'UserFacingError';
     // The message says it all: notebooks and terminals show it without a stack trace.

@@ -12,7 +12,10 @@ export const hashBytes = 20;
 export class RecordFile {
   private readonly payloads = new Map<string, Buffer>();
 
-  private constructor(readonly filePath: string, readonly payloadBytes: number) {}
+  private constructor(
+    readonly filePath: string,
+    readonly payloadBytes: number,
+  ) {}
 
   static open(filePath: string, payloadBytes: number): RecordFile {
     const file = new RecordFile(filePath, payloadBytes);
@@ -51,7 +54,8 @@ export class RecordFile {
     if (records.length === 0) return;
     for (const { hash, payload } of records) {
       if (!/^[0-9a-f]{40}$/.test(hash)) throw new Error(`expected a sha1 in hex, got "${hash}"`);
-      if (payload.length !== this.payloadBytes) throw new Error(`expected a ${this.payloadBytes}-byte record, got ${payload.length}`);
+      if (payload.length !== this.payloadBytes)
+        throw new Error(`expected a ${this.payloadBytes}-byte record, got ${payload.length}`);
     }
     const buffer = Buffer.concat(records.flatMap(({ hash, payload }) => [Buffer.from(hash, 'hex'), payload]));
     const handle = fs.openSync(this.filePath, 'a');

@@ -7,7 +7,13 @@ import { ModelFileError } from './errors';
 export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
-      let modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string; generatedBy?: string; convertedBy?: string };
+      let modelJson: {
+        modelTopology: object;
+        weightsManifest: tf.io.WeightsManifestConfig;
+        format?: string;
+        generatedBy?: string;
+        convertedBy?: string;
+      };
       try {
         modelJson = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
       } catch (error) {
@@ -27,7 +33,10 @@ export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
       const expectedBytes = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
       const weightData = Buffer.concat(buffers);
       if (weightData.length !== expectedBytes) {
-        throw new ModelFileError(`weights hold ${weightData.length} bytes, model.json describes ${expectedBytes}: the files are truncated or from another model`, folder);
+        throw new ModelFileError(
+          `weights hold ${weightData.length} bytes, model.json describes ${expectedBytes}: the files are truncated or from another model`,
+          folder,
+        );
       }
       return {
         modelTopology: modelJson.modelTopology,
@@ -40,4 +49,3 @@ export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
     },
   };
 }
-

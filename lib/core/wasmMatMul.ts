@@ -9,8 +9,14 @@
 import * as tf from '@tensorflow/tfjs';
 
 type KernelFunction = tf.KernelConfig['kernelFunc'];
-interface MatMulInputs { a: tf.TensorInfo; b: tf.TensorInfo }
-interface MatMulAttributes { transposeA: boolean; transposeB: boolean }
+interface MatMulInputs {
+  a: tf.TensorInfo;
+  b: tf.TensorInfo;
+}
+interface MatMulAttributes {
+  transposeA: boolean;
+  transposeB: boolean;
+}
 
 const wrappedMarker = Symbol('transposeFirst');
 
@@ -33,9 +39,14 @@ export function transposeBeforeWasmMatMul(): boolean {
     const left = transposeA ? swapLastAxes(a) : a;
     const right = transposeB ? swapLastAxes(b) : b;
     try {
-      return plainProduct({ inputs: { a: left, b: right }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+      return plainProduct({
+        inputs: { a: left, b: right },
+        backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      });
     } finally {
-      for (const temporary of [left, right]) if (temporary !== a && temporary !== b) (backend as tf.KernelBackend).disposeData(temporary.dataId);
+      for (const temporary of [left, right])
+        if (temporary !== a && temporary !== b) (backend as tf.KernelBackend).disposeData(temporary.dataId);
     }
   };
   tf.unregisterKernel('BatchMatMul', 'wasm');

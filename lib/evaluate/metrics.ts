@@ -157,7 +157,11 @@ function checkThreshold(threshold: number): void {
   if (!Number.isFinite(threshold)) throw new UserFacingError(`threshold must be a finite number, got ${threshold}`);
 }
 
-function prepare(trueLabels: readonly number[], positiveProbabilities: readonly number[], positiveClass = 0): PreparedSample {
+function prepare(
+  trueLabels: readonly number[],
+  positiveProbabilities: readonly number[],
+  positiveClass = 0,
+): PreparedSample {
   checkPositiveClass(positiveClass);
   if (trueLabels.length !== positiveProbabilities.length) {
     throw new UserFacingError(
@@ -169,7 +173,8 @@ function prepare(trueLabels: readonly number[], positiveProbabilities: readonly 
   const scores = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const label = trueLabels[i];
-    if (label !== 0 && label !== 1) throw new UserFacingError(`trueLabels[${i}] is ${label}; expected class index 0 or 1`);
+    if (label !== 0 && label !== 1)
+      throw new UserFacingError(`trueLabels[${i}] is ${label}; expected class index 0 or 1`);
     const probability = positiveProbabilities[i];
     if (!(probability >= 0 && probability <= 1)) {
       throw new UserFacingError(`positiveProbabilities[${i}] is ${probability}; expected a probability in [0, 1]`);
@@ -308,7 +313,13 @@ function calibrationOf(sample: PreparedSample, weights: Float64Array, binCount: 
     const meanPredicted = ratio(predictedSums[bin], counts[bin]);
     const fractionPositive = ratio(positiveSums[bin], counts[bin]);
     if (counts[bin] > 0) calibrationError += (counts[bin] / total) * Math.abs(fractionPositive - meanPredicted);
-    bins.push({ lower: bin / binCount, upper: (bin + 1) / binCount, meanPredicted, fractionPositive, count: counts[bin] });
+    bins.push({
+      lower: bin / binCount,
+      upper: (bin + 1) / binCount,
+      meanPredicted,
+      fractionPositive,
+      count: counts[bin],
+    });
   }
   return {
     bins,
@@ -324,7 +335,8 @@ function calibrationOf(sample: PreparedSample, weights: Float64Array, binCount: 
 /** Extracts the positive class column from softmax rows (e.g. model.predict output as arrays). */
 export function positiveColumn(probabilityRows: readonly (readonly number[])[], positiveClass = 0): number[] {
   return probabilityRows.map((row, index) => {
-    if (row.length <= positiveClass) throw new UserFacingError(`probability row ${index} has no column ${positiveClass}`);
+    if (row.length <= positiveClass)
+      throw new UserFacingError(`probability row ${index} has no column ${positiveClass}`);
     return row[positiveClass];
   });
 }
@@ -338,10 +350,17 @@ export function predictLabels(positiveProbabilities: readonly number[], options:
 }
 
 /** Counts per (true class, predicted class): rows are true classes, columns predicted classes. */
-export function confusionMatrix(trueLabels: readonly number[], predictedLabels: readonly number[], classCount: number): number[][] {
-  if (!Number.isInteger(classCount) || classCount < 1) throw new UserFacingError(`classCount must be a positive integer, got ${classCount}`);
+export function confusionMatrix(
+  trueLabels: readonly number[],
+  predictedLabels: readonly number[],
+  classCount: number,
+): number[][] {
+  if (!Number.isInteger(classCount) || classCount < 1)
+    throw new UserFacingError(`classCount must be a positive integer, got ${classCount}`);
   if (trueLabels.length !== predictedLabels.length) {
-    throw new UserFacingError(`trueLabels has ${trueLabels.length} entries but predictedLabels has ${predictedLabels.length}`);
+    throw new UserFacingError(
+      `trueLabels has ${trueLabels.length} entries but predictedLabels has ${predictedLabels.length}`,
+    );
   }
   const matrix = Array.from({ length: classCount }, () => new Array<number>(classCount).fill(0));
   const checkLabel = (name: string, label: number, index: number) => {
@@ -379,9 +398,15 @@ export function rocCurve(
   const sample = prepare(trueLabels, positiveProbabilities, options.positiveClass);
   const weights = unitWeights(trueLabels.length);
   const { positives, negatives } = classTotals(sample, weights);
-  const points: RocPoint[] = [{ threshold: Infinity, falsePositiveRate: ratio(0, negatives), truePositiveRate: ratio(0, positives) }];
+  const points: RocPoint[] = [
+    { threshold: Infinity, falsePositiveRate: ratio(0, negatives), truePositiveRate: ratio(0, positives) },
+  ];
   walkScoreGroups(sample, weights, (threshold, truePositives, falsePositives) => {
-    points.push({ threshold, falsePositiveRate: ratio(falsePositives, negatives), truePositiveRate: ratio(truePositives, positives) });
+    points.push({
+      threshold,
+      falsePositiveRate: ratio(falsePositives, negatives),
+      truePositiveRate: ratio(truePositives, positives),
+    });
   });
   return points;
 }
@@ -410,7 +435,11 @@ export function precisionRecallCurve(
   const { positives } = classTotals(sample, weights);
   const points: PrecisionRecallPoint[] = [{ threshold: Infinity, precision: 1, recall: ratio(0, positives) }];
   walkScoreGroups(sample, weights, (threshold, truePositives, falsePositives) => {
-    points.push({ threshold, precision: ratio(truePositives, truePositives + falsePositives), recall: ratio(truePositives, positives) });
+    points.push({
+      threshold,
+      precision: ratio(truePositives, truePositives + falsePositives),
+      recall: ratio(truePositives, positives),
+    });
   });
   return points;
 }
@@ -435,7 +464,8 @@ export function calibration(
   bins = 10,
   options: PositiveClassOption = {},
 ): CalibrationResult {
-  if (!Number.isInteger(bins) || bins < 1) throw new UserFacingError(`calibration bins must be a positive integer, got ${bins}`);
+  if (!Number.isInteger(bins) || bins < 1)
+    throw new UserFacingError(`calibration bins must be a positive integer, got ${bins}`);
   const sample = prepare(trueLabels, positiveProbabilities, options.positiveClass);
   return calibrationOf(sample, unitWeights(trueLabels.length), bins);
 }
@@ -481,15 +511,27 @@ export function bootstrapConfidenceIntervals(
   positiveProbabilities: readonly number[],
   options: BootstrapOptions = {},
 ): BootstrapResult {
-  const { resamples = 1000, seed = 42, confidence = 0.95, threshold = 0.5, positiveClass = 0, calibrationBins = 10 } = options;
-  if (!Number.isInteger(resamples) || resamples < 1) throw new UserFacingError(`bootstrap resamples must be a positive integer, got ${resamples}`);
-  if (!(confidence > 0 && confidence < 1)) throw new UserFacingError(`bootstrap confidence must be between 0 and 1, got ${confidence}`);
+  const {
+    resamples = 1000,
+    seed = 42,
+    confidence = 0.95,
+    threshold = 0.5,
+    positiveClass = 0,
+    calibrationBins = 10,
+  } = options;
+  if (!Number.isInteger(resamples) || resamples < 1)
+    throw new UserFacingError(`bootstrap resamples must be a positive integer, got ${resamples}`);
+  if (!(confidence > 0 && confidence < 1))
+    throw new UserFacingError(`bootstrap confidence must be between 0 and 1, got ${confidence}`);
   checkThreshold(threshold);
   const sample = prepare(trueLabels, positiveProbabilities, positiveClass);
   const count = trueLabels.length;
   const pointValues = allMetricValues(sample, unitWeights(count), threshold, calibrationBins);
 
-  const resampledValues = Object.fromEntries(bootstrapMetricNames.map((name) => [name, [] as number[]])) as Record<BootstrapMetricName, number[]>;
+  const resampledValues = Object.fromEntries(bootstrapMetricNames.map((name) => [name, [] as number[]])) as Record<
+    BootstrapMetricName,
+    number[]
+  >;
   const random = createRandom(seed);
   const weights = new Float64Array(count);
   for (let resample = 0; resample < resamples && count > 0; resample++) {
@@ -539,7 +581,8 @@ export function chooseThreshold(
   if (choice.method === 'youden') {
     // The tolerance keeps rounding (1 - 1/3 vs 2/3) from breaking ties towards lower thresholds.
     for (const point of points) {
-      if (point.truePositiveRate - point.falsePositiveRate > best.truePositiveRate - best.falsePositiveRate + 1e-12) best = point;
+      if (point.truePositiveRate - point.falsePositiveRate > best.truePositiveRate - best.falsePositiveRate + 1e-12)
+        best = point;
     }
   } else {
     // The last point has sensitivity 1, so a point reaching any target in (0, 1] always exists.
@@ -620,7 +663,11 @@ export function evaluateScreening(
       threshold,
       description,
       metrics: binaryMetrics(trueLabels, positiveProbabilities, { threshold, positiveClass }),
-      confusionMatrix: confusionMatrix(trueLabels, predictLabels(positiveProbabilities, { threshold, positiveClass }), 2),
+      confusionMatrix: confusionMatrix(
+        trueLabels,
+        predictLabels(positiveProbabilities, { threshold, positiveClass }),
+        2,
+      ),
       confidenceIntervals: bootstrap.intervals,
     };
   };

@@ -46,7 +46,9 @@ function checkConvMap(convMap: tf.Tensor4D): void {
 
 function checkClassIndex(classIndex: number, classCount: number): void {
   if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= classCount) {
-    throw new UserFacingError(`class index ${classIndex} is out of range: the head has ${classCount} outputs (0..${classCount - 1})`);
+    throw new UserFacingError(
+      `class index ${classIndex} is out of range: the head has ${classCount} outputs (0..${classCount - 1})`,
+    );
   }
 }
 
@@ -78,7 +80,9 @@ export function gradCamMap(convMap: tf.Tensor4D, head: tf.LayersModel, classInde
   const headInput = head.inputs[0]?.shape;
   const headChannels = headInput ? headInput[headInput.length - 1] : null;
   if (headChannels !== null && headChannels !== undefined && headChannels !== channels) {
-    throw new UserFacingError(`the head expects ${headChannels} pooled features but the conv map has ${channels} channels`);
+    throw new UserFacingError(
+      `the head expects ${headChannels} pooled features but the conv map has ${channels} channels`,
+    );
   }
   const result = tf.tidy(() => {
     const probabilities = headOutput(head, tf.mean(convMap, [1, 2]));
@@ -107,7 +111,11 @@ export function gradCamMap(convMap: tf.Tensor4D, head: tf.LayersModel, classInde
  * the neighbour, rows only have their index clamped and keep their fractional weight (which can
  * move the value by one float32 ulp). Both are copied so the numbers match bit for bit.
  */
-function linearAxis(sourceSize: number, targetSize: number, clampWeights: boolean): { first: Int32Array; second: Int32Array; weight: Float32Array } {
+function linearAxis(
+  sourceSize: number,
+  targetSize: number,
+  clampWeights: boolean,
+): { first: Int32Array; second: Int32Array; weight: Float32Array } {
   const scale = sourceSize / targetSize;
   const first = new Int32Array(targetSize);
   const second = new Int32Array(targetSize);
@@ -139,9 +147,17 @@ function linearAxis(sourceSize: number, targetSize: number, clampWeights: boolea
  * a vertical pass, each in float32 (checked bit for bit against OpenCV 4.6 on a 7x7 -> 224x224 map). Done here rather than with tf.image.resizeBilinear so that the
  * convention (halfPixelCenters, alignCorners, edge clamping) is certain.
  */
-export function resizeBilinear(source: Float32Array, sourceHeight: number, sourceWidth: number, targetHeight: number, targetWidth: number): Float32Array {
+export function resizeBilinear(
+  source: Float32Array,
+  sourceHeight: number,
+  sourceWidth: number,
+  targetHeight: number,
+  targetWidth: number,
+): Float32Array {
   if (source.length !== sourceHeight * sourceWidth || sourceHeight < 1 || sourceWidth < 1) {
-    throw new UserFacingError(`resizeBilinear: ${source.length} values do not make a ${sourceHeight}x${sourceWidth} map`);
+    throw new UserFacingError(
+      `resizeBilinear: ${source.length} values do not make a ${sourceHeight}x${sourceWidth} map`,
+    );
   }
   if (!Number.isInteger(targetHeight) || !Number.isInteger(targetWidth) || targetHeight < 1 || targetWidth < 1) {
     throw new UserFacingError(`resizeBilinear: target size ${targetHeight}x${targetWidth} must be positive integers`);
@@ -193,7 +209,12 @@ export function reluAndNormalize(cam: Float32Array): Float32Array {
  * Grad-CAM heatmap for `classIndex` (0 = COVID-19, 1 = NORMAL in this project), resized to
  * outputSize x outputSize, ReLU'd and min-max normalised to [0, 1].
  */
-export function gradCam(convMap: tf.Tensor4D, head: tf.LayersModel, classIndex: number, outputSize = 224): GradCamResult {
+export function gradCam(
+  convMap: tf.Tensor4D,
+  head: tf.LayersModel,
+  classIndex: number,
+  outputSize = 224,
+): GradCamResult {
   if (!Number.isInteger(outputSize) || outputSize < 1) {
     throw new UserFacingError(`Grad-CAM output size must be a positive integer, got ${outputSize}`);
   }
@@ -219,10 +240,14 @@ export function heatmapToRgb(heatmap: Float32Array): Uint8Array {
  */
 export function overlayHeatmap(imageRgb: Uint8Array, heatmap: Float32Array, size: number): Uint8Array {
   if (heatmap.length !== size * size) {
-    throw new UserFacingError(`overlayHeatmap: heatmap has ${heatmap.length} values, expected ${size}x${size} = ${size * size}`);
+    throw new UserFacingError(
+      `overlayHeatmap: heatmap has ${heatmap.length} values, expected ${size}x${size} = ${size * size}`,
+    );
   }
   if (imageRgb.length !== size * size * 3) {
-    throw new UserFacingError(`overlayHeatmap: image has ${imageRgb.length} bytes, expected ${size}x${size}x3 = ${size * size * 3} (RGB)`);
+    throw new UserFacingError(
+      `overlayHeatmap: image has ${imageRgb.length} bytes, expected ${size}x${size}x3 = ${size * size * 3} (RGB)`,
+    );
   }
   const colours = heatmapToRgb(heatmap);
   const overlay = new Uint8Array(imageRgb.length);

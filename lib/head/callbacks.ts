@@ -9,7 +9,9 @@ type Logs = Record<string, number>;
 function monitored(logs: Logs | undefined, monitor: string): number {
   const value = logs?.[monitor];
   if (value === undefined || Number.isNaN(value)) {
-    throw new Error(`"${monitor}" is not in this epoch's logs (${Object.keys(logs ?? {}).join(', ')}); pass validation data to fit`);
+    throw new Error(
+      `"${monitor}" is not in this epoch's logs (${Object.keys(logs ?? {}).join(', ')}); pass validation data to fit`,
+    );
   }
   return value;
 }
@@ -95,7 +97,10 @@ export class ReduceLearningRateOnPlateau extends tf.Callback {
   private wait = 0;
   readonly changes: { epoch: number; from: number; to: number }[] = [];
 
-  constructor(private readonly optimizer: tf.Optimizer, private readonly options: ReduceLearningRateOptions) {
+  constructor(
+    private readonly optimizer: tf.Optimizer,
+    private readonly options: ReduceLearningRateOptions,
+  ) {
     super();
   }
 

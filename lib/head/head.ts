@@ -18,11 +18,21 @@ export function buildHead({ hiddenUnits, classCount, seed }: HeadOptions): tf.La
   let x: tf.SymbolicTensor = input;
   hiddenUnits.forEach((units, index) => {
     x = tf.layers
-      .dense({ units, activation: 'relu', name: `fc${index + 1}`, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + index }) })
+      .dense({
+        units,
+        activation: 'relu',
+        name: `fc${index + 1}`,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + index }),
+      })
       .apply(x) as tf.SymbolicTensor;
   });
   const predictions = tf.layers
-    .dense({ units: classCount, activation: 'softmax', name: 'predictions', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + hiddenUnits.length }) })
+    .dense({
+      units: classCount,
+      activation: 'softmax',
+      name: 'predictions',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + hiddenUnits.length }),
+    })
     .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: predictions, name: 'covid_head' });
 }
@@ -46,6 +56,7 @@ export function summaryLines(model: tf.LayersModel, lineLength = 100): string[] 
 }
 
 export function parameterCounts(model: tf.LayersModel): { trainable: number; frozen: number } {
-  const count = (weights: tf.LayerVariable[]) => weights.reduce((sum, weight) => sum + weight.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  const count = (weights: tf.LayerVariable[]) =>
+    weights.reduce((sum, weight) => sum + weight.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   return { trainable: count(model.trainableWeights), frozen: count(model.nonTrainableWeights) };
 }

@@ -43,7 +43,13 @@ export async function saveHead(folder: string, head: tf.LayersModel, info: Saved
         modelTopology: artifacts.modelTopology,
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
       });
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength } };
+      return {
+        modelArtifactsInfo: {
+          dateSaved: new Date(),
+          modelTopologyType: 'JSON',
+          weightDataBytes: weightData.byteLength,
+        },
+      };
     },
   });
   // Written last: a folder without it is an incomplete save.
@@ -52,7 +58,8 @@ export async function saveHead(folder: string, head: tf.LayersModel, info: Saved
 
 /** Checks classifier.json beyond parsing: class names, positive class and threshold that make sense. */
 function checkModelInfo(info: SavedModelInfo, folder: string): void {
-  if (info === null || typeof info !== 'object') throw new ModelFileError(`${infoFile} does not hold a model description`, folder);
+  if (info === null || typeof info !== 'object')
+    throw new ModelFileError(`${infoFile} does not hold a model description`, folder);
   const names = info.classNames;
   if (!Array.isArray(names) || names.length < 2 || names.some((name) => typeof name !== 'string' || name === '')) {
     throw new ModelFileError(`${infoFile} must list at least two class names in "classNames"`, folder);
@@ -66,7 +73,11 @@ function checkModelInfo(info: SavedModelInfo, folder: string): void {
     throw new ModelFileError(`${infoFile} has positiveClass ${shown}, not an index of ${names.join(', ')}`, folder);
   }
   const threshold = info.threshold as unknown;
-  if (threshold !== undefined && threshold !== null && !(typeof threshold === 'number' && threshold >= 0 && threshold <= 1)) {
+  if (
+    threshold !== undefined &&
+    threshold !== null &&
+    !(typeof threshold === 'number' && threshold >= 0 && threshold <= 1)
+  ) {
     const shown = JSON.stringify(threshold);
     throw new ModelFileError(`${infoFile} has threshold ${shown}; expected a probability from 0 to 1`, folder);
   }
@@ -79,11 +90,16 @@ function checkModelInfo(info: SavedModelInfo, folder: string): void {
  */
 export function readModelInfo(folder: string): SavedModelInfo {
   const infoPath = path.join(folder, infoFile);
-  if (!fs.existsSync(folder)) throw new ModelFileError('model folder not found; train one with notebooks/03-train.ipynb or `npm start`', folder);
+  if (!fs.existsSync(folder))
+    throw new ModelFileError('model folder not found; train one with notebooks/03-train.ipynb or `npm start`', folder);
   if (!fs.statSync(folder).isDirectory()) {
-    throw new ModelFileError(`is a file; a model is the folder it was saved to (with ${infoFile}, model.json and weights.bin)`, folder);
+    throw new ModelFileError(
+      `is a file; a model is the folder it was saved to (with ${infoFile}, model.json and weights.bin)`,
+      folder,
+    );
   }
-  if (!fs.existsSync(infoPath)) throw new ModelFileError(`is not a complete saved model (no ${infoFile}); train again`, folder);
+  if (!fs.existsSync(infoPath))
+    throw new ModelFileError(`is not a complete saved model (no ${infoFile}); train again`, folder);
   let info: SavedModelInfo;
   try {
     info = JSON.parse(fs.readFileSync(infoPath, 'utf8')) as SavedModelInfo;
@@ -98,7 +114,8 @@ export function readModelInfo(folder: string): SavedModelInfo {
 export function checkModelFolder(folder: string): SavedModelInfo {
   const info = readModelInfo(folder);
   for (const file of ['model.json', 'weights.bin']) {
-    if (!fs.existsSync(path.join(folder, file))) throw new ModelFileError(`is not a complete saved model (no ${file}); train again`, folder);
+    if (!fs.existsSync(path.join(folder, file)))
+      throw new ModelFileError(`is not a complete saved model (no ${file}); train again`, folder);
   }
   return info;
 }
@@ -117,18 +134,27 @@ export async function loadHead(folder: string): Promise<{ head: tf.LayersModel; 
     head = await tf.loadLayersModel(fileSystemHandler(path.join(folder, 'model.json')));
   } catch (error) {
     if (error instanceof ModelFileError) throw error;
-    throw new ModelFileError(`cannot be loaded as a classifier head (${(error as Error).message.split('\n')[0]})`, folder);
+    throw new ModelFileError(
+      `cannot be loaded as a classifier head (${(error as Error).message.split('\n')[0]})`,
+      folder,
+    );
   }
   const inputShape = head.inputs[0]?.shape;
   if (!inputShape || inputShape.length !== 2 || inputShape[1] !== featureLength) {
     head.dispose();
     const shown = JSON.stringify(inputShape);
-    throw new ModelFileError(`its network takes input ${shown}, not the ${featureLength} pooled ResNet50 features: it is not a head for this backbone`, folder);
+    throw new ModelFileError(
+      `its network takes input ${shown}, not the ${featureLength} pooled ResNet50 features: it is not a head for this backbone`,
+      folder,
+    );
   }
   const outputs = head.outputs[0].shape[1];
   if (outputs !== info.classNames.length) {
     head.dispose();
-    throw new ModelFileError(`the model has ${outputs} outputs but ${infoFile} names ${info.classNames.length} classes`, folder);
+    throw new ModelFileError(
+      `the model has ${outputs} outputs but ${infoFile} names ${info.classNames.length} classes`,
+      folder,
+    );
   }
   return { head, info };
 }

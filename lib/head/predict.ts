@@ -43,6 +43,9 @@ export function decide(
 }
 
 /** Probabilities by class name, rounded to 6 decimals (float32 noise beyond that). */
-export function probabilitiesByName(probabilities: readonly number[], classNames: readonly string[]): Record<string, number> {
+export function probabilitiesByName(
+  probabilities: readonly number[],
+  classNames: readonly string[],
+): Record<string, number> {
   return Object.fromEntries(classNames.map((name, index) => [name, Math.round(probabilities[index] * 1e6) / 1e6]));
 }

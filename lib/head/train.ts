@@ -31,7 +31,10 @@ export interface TrainingResult {
   seconds: number;
 }
 
-export type TrainingSettings = Pick<Config, 'optimizer' | 'learningRate' | 'momentum' | 'batchSize' | 'epochs' | 'seed' | 'earlyStopping' | 'reduceLearningRate'>;
+export type TrainingSettings = Pick<
+  Config,
+  'optimizer' | 'learningRate' | 'momentum' | 'batchSize' | 'epochs' | 'seed' | 'earlyStopping' | 'reduceLearningRate'
+>;
 
 export interface TrainingHooks {
   /** Called after every epoch with the history so far (e.g. to redraw a live chart). */
@@ -68,7 +71,9 @@ export function oneHot(labels: number[], classCount: number): tf.Tensor2D {
 
 function checkFeatureSet(name: string, set: FeatureSet): void {
   if (set.features.length !== set.labels.length * featureLength) {
-    throw new Error(`${name}: ${set.features.length} feature values for ${set.labels.length} labels (expected ${featureLength} per image)`);
+    throw new Error(
+      `${name}: ${set.features.length} feature values for ${set.labels.length} labels (expected ${featureLength} per image)`,
+    );
   }
   if (set.labels.length === 0) throw new Error(`${name}: no images`);
 }
@@ -107,14 +112,25 @@ export async function trainHead(
   // demand and disposed by fitDataset.
   const batches = tf.data.generator(function* () {
     for (;;) {
-      const order = shuffled(train.labels.map((_, index) => index), random);
+      const order = shuffled(
+        train.labels.map((_, index) => index),
+        random,
+      );
       for (let step = 0; step < steps; step++) {
         const indices = order.slice(step * settings.batchSize, (step + 1) * settings.batchSize);
         const features = new Float32Array(indices.length * featureLength);
-        indices.forEach((image, row) => features.set(train.features.subarray(image * featureLength, (image + 1) * featureLength), row * featureLength));
+        indices.forEach((image, row) =>
+          features.set(
+            train.features.subarray(image * featureLength, (image + 1) * featureLength),
+            row * featureLength,
+          ),
+        );
         yield {
           xs: tf.tensor2d(features, [indices.length, featureLength]),
-          ys: oneHot(indices.map((image) => train.labels[image]), classCount),
+          ys: oneHot(
+            indices.map((image) => train.labels[image]),
+            classCount,
+          ),
         };
       }
     }

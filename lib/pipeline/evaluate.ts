@@ -26,7 +26,8 @@ export function chooseValidationThreshold(
 ): ThresholdChoice {
   const scores = positiveColumn(predictHead(head, validation.features), info.positiveClass);
   const choice = chooseThreshold(validation.labels, scores, { ...rule, positiveClass: info.positiveClass });
-  const description = rule.method === 'youden' ? "Youden's J on validation" : `sensitivity >= ${rule.target} on validation`;
+  const description =
+    rule.method === 'youden' ? "Youden's J on validation" : `sensitivity >= ${rule.target} on validation`;
   return { threshold: choice.threshold, description };
 }
 
@@ -64,8 +65,13 @@ export function evaluateRun(input: EvaluationInput): { metrics: RunMetrics; prob
     chosenThreshold: input.chosen,
     bootstrap: input.bootstrap,
   });
-  const headline = input.headline === 'chosen' && screening.atChosenThreshold ? screening.atChosenThreshold : screening.atDefaultThreshold;
-  const perClass = Object.fromEntries(info.classNames.map((name, index) => [name, labels.filter((label) => label === index).length]));
+  const headline =
+    input.headline === 'chosen' && screening.atChosenThreshold
+      ? screening.atChosenThreshold
+      : screening.atDefaultThreshold;
+  const perClass = Object.fromEntries(
+    info.classNames.map((name, index) => [name, labels.filter((label) => label === index).length]),
+  );
   const metrics: RunMetrics = {
     version: runMetricsVersion,
     kind: input.kind,

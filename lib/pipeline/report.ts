@@ -24,7 +24,12 @@ const sourceCaveat =
   'The COVID-19 and NORMAL images come from different hospitals: a high score may partly reflect the source, not the disease.';
 
 /** Writes one evaluation's report: its metrics, settings, counts, timings and figures. */
-export async function writeEvaluationReport(file: string, title: string, metrics: RunMetrics, figures: ReportFigure[]): Promise<string> {
+export async function writeEvaluationReport(
+  file: string,
+  title: string,
+  metrics: RunMetrics,
+  figures: ReportFigure[],
+): Promise<string> {
   const counts = metrics.counts.split
     ? { ...metrics.counts.split, skipped: metrics.counts.skipped }
     : { ...metrics.counts.perClass, evaluated: metrics.counts.evaluated, skipped: metrics.counts.skipped };

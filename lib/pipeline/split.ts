@@ -4,8 +4,26 @@
  */
 import { writeJsonAtomicSync } from '../core/atomic';
 import { cachePaths, Config, outputPaths } from '../core/config';
-import { absolutePath, Dataset, DatasetSplit, LabelledImage, saveSplit, scanDataset, splitDataset, SplitName, splitNames, subsetPerClass } from '../data/dataset';
-import { DroppedDuplicate, DuplicateScan, findDuplicates, groupingKeys, readPatientIds, resolveCrossSplitDuplicates } from '../data/leakage';
+import {
+  absolutePath,
+  Dataset,
+  DatasetSplit,
+  LabelledImage,
+  saveSplit,
+  scanDataset,
+  splitDataset,
+  SplitName,
+  splitNames,
+  subsetPerClass,
+} from '../data/dataset';
+import {
+  DroppedDuplicate,
+  DuplicateScan,
+  findDuplicates,
+  groupingKeys,
+  readPatientIds,
+  resolveCrossSplitDuplicates,
+} from '../data/leakage';
 import { createProgress } from '../view/progress';
 
 /** The class folders of config.dataDir, at most config.subsetPerClass images per class. */
@@ -14,14 +32,20 @@ export function loadDataset(config: Config): Dataset {
 }
 
 /** The seeded split of config; with config.patientIdsCsv, each patient's images stay together. */
-export function splitByConfig(dataset: Dataset, config: Config, log: (line: string) => void = console.log): DatasetSplit {
+export function splitByConfig(
+  dataset: Dataset,
+  config: Config,
+  log: (line: string) => void = console.log,
+): DatasetSplit {
   let groupOf: ((image: LabelledImage) => string | undefined) | undefined;
   if (config.patientIdsCsv) {
     const files = dataset.images.map((image) => absolutePath(dataset.root, image));
     const grouping = groupingKeys(files, { patientIds: readPatientIds(config.patientIdsCsv) });
     groupOf = (image) => grouping.keys.get(absolutePath(dataset.root, image));
     const alone = grouping.withoutPatientId.length;
-    log(`splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own patient`);
+    log(
+      `splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own patient`,
+    );
   }
   const { testFraction, validationFraction, seed } = config;
   return splitDataset(dataset, { testFraction, validationFraction, seed, groupOf });
@@ -39,7 +63,9 @@ export interface GuardedSplit {
  */
 export async function guardLeakage(split: DatasetSplit, config: Config): Promise<GuardedSplit> {
   const where = new Map(
-    splitNames.flatMap((name) => split[name].map((image) => [absolutePath(split.root, image), { name, image }] as const)),
+    splitNames.flatMap((name) =>
+      split[name].map((image) => [absolutePath(split.root, image), { name, image }] as const),
+    ),
   );
   const items = [...where.entries()].map(([path, { name, image }]) => ({ path, split: name, label: image.label }));
   const hashing = createProgress('hashing', items.length);
@@ -51,8 +77,14 @@ export async function guardLeakage(split: DatasetSplit, config: Config): Promise
   });
   hashing.finish();
   const parts = Object.fromEntries(splitNames.map((name) => [name, split[name]])) as Record<SplitName, LabelledImage[]>;
-  const resolved = resolveCrossSplitDuplicates(parts, scan.groups, { keyOf: (image) => absolutePath(split.root, image) });
-  writeJsonAtomicSync(outputPaths(config).leakage, { groups: scan.groups, dropped: resolved.dropped, skipped: scan.skipped });
+  const resolved = resolveCrossSplitDuplicates(parts, scan.groups, {
+    keyOf: (image) => absolutePath(split.root, image),
+  });
+  writeJsonAtomicSync(outputPaths(config).leakage, {
+    groups: scan.groups,
+    dropped: resolved.dropped,
+    skipped: scan.skipped,
+  });
   const guarded = { ...split, ...resolved.splits, notes: resolved.notes };
   return { split: guarded, scan, dropped: resolved.dropped };
 }

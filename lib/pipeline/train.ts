@@ -45,7 +45,9 @@ export function describeTraining(result: TrainingResult): string {
   const ran = result.stoppedAtEpoch
     ? `early stopping ended training after epoch ${result.stoppedAtEpoch}`
     : `ran all ${result.history.length} epochs`;
-  const rates = result.learningRateChanges.map((change) => `learning rate ${change.from} -> ${change.to} after epoch ${change.epoch}`);
+  const rates = result.learningRateChanges.map(
+    (change) => `learning rate ${change.from} -> ${change.to} after epoch ${change.epoch}`,
+  );
   const restored = result.restoredEpoch ? [`weights restored from epoch ${result.restoredEpoch}`] : [];
   const timing = `${result.batchesPerEpoch} batches per epoch, ${result.seconds.toFixed(1)} s`;
   return [ran, ...rates, ...restored, timing].join('; ');
@@ -59,7 +61,12 @@ export function saveTrainingFigures(config: Config, result: TrainingResult, titl
 }
 
 /** Saves the head to outputs/model with its classes (positive class found by name) and settings. */
-export async function saveModel(config: Config, head: tf.LayersModel, classNames: string[], weights: WeightsPaths): Promise<string> {
+export async function saveModel(
+  config: Config,
+  head: tf.LayersModel,
+  classNames: string[],
+  weights: WeightsPaths,
+): Promise<string> {
   const folder = outputPaths(config).model;
   const settingNames = ['recipe', 'optimizer', 'learningRate', 'batchSize', 'epochs', 'headHiddenUnits'] as const;
   const moreSettings = ['earlyStopping', 'reduceLearningRate', 'seed'] as const;
@@ -88,7 +95,9 @@ export function saveTrainingRuns(
     backend,
     recipe: config.recipe,
     data: { train: sets.train.labels.length, validation: sets.validation.labels.length },
-    runs: Object.fromEntries(Object.entries(runs).map(([name, run]) => [name, { ...run.result, settings: run.settings }])),
+    runs: Object.fromEntries(
+      Object.entries(runs).map(([name, run]) => [name, { ...run.result, settings: run.settings }]),
+    ),
   });
   return file;
 }

@@ -7,7 +7,18 @@ import { createCanvas, Canvas, CanvasRenderingContext2D } from 'canvas';
 import { UserFacingError } from '../core/errors';
 
 /** matplotlib's tab10 colours, so the figures look like the article's. */
-export const seriesColours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export const seriesColours = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 const fontFamily = 'sans-serif';
 const textColour = '#222222';
@@ -50,7 +61,11 @@ function niceStep(span: number, targetCount: number, integerOnly: boolean): numb
   return integerOnly ? Math.max(1, Math.round(step)) : step;
 }
 
-function tickValues(domain: [number, number], targetCount: number, integerOnly: boolean): { values: number[]; step: number } {
+function tickValues(
+  domain: [number, number],
+  targetCount: number,
+  integerOnly: boolean,
+): { values: number[]; step: number } {
   const step = niceStep(domain[1] - domain[0], targetCount, integerOnly);
   const values: number[] = [];
   const first = Math.ceil(domain[0] / step - 1e-9);
@@ -122,7 +137,12 @@ interface PlotArea {
 }
 
 /** Picks the corner of the plot where the legend covers the fewest data points. */
-function legendCorner(area: PlotArea, boxWidth: number, boxHeight: number, points: { x: number; y: number }[]): { x: number; y: number } {
+function legendCorner(
+  area: PlotArea,
+  boxWidth: number,
+  boxHeight: number,
+  points: { x: number; y: number }[],
+): { x: number; y: number } {
   const inset = 10;
   const corners = [
     { x: area.left + area.width - boxWidth - inset, y: area.top + inset },
@@ -133,7 +153,10 @@ function legendCorner(area: PlotArea, boxWidth: number, boxHeight: number, point
   let best = corners[0];
   let bestCovered = Infinity;
   for (const corner of corners) {
-    const covered = points.filter((p) => p.x >= corner.x - 4 && p.x <= corner.x + boxWidth + 4 && p.y >= corner.y - 4 && p.y <= corner.y + boxHeight + 4).length;
+    const covered = points.filter(
+      (p) =>
+        p.x >= corner.x - 4 && p.x <= corner.x + boxWidth + 4 && p.y >= corner.y - 4 && p.y <= corner.y + boxHeight + 4,
+    ).length;
     if (covered < bestCovered) {
       best = corner;
       bestCovered = covered;
@@ -151,7 +174,8 @@ function samplePolyline(pixels: ({ x: number; y: number } | null)[]): { x: numbe
     samples.push(current);
     const next = pixels[i + 1];
     if (!next) continue;
-    for (let t = 1; t < 12; t++) samples.push({ x: current.x + ((next.x - current.x) * t) / 12, y: current.y + ((next.y - current.y) * t) / 12 });
+    for (let t = 1; t < 12; t++)
+      samples.push({ x: current.x + ((next.x - current.x) * t) / 12, y: current.y + ((next.y - current.y) * t) / 12 });
   }
   return samples;
 }
@@ -170,13 +194,27 @@ export function lineChart(options: LineChartOptions): Buffer {
   const series = options.series ?? [];
   series.forEach((one, index) => {
     if (!Array.isArray(one.x) || !Array.isArray(one.y) || one.x.length !== one.y.length) {
-      throw new UserFacingError(`series ${index} ("${one.name}") needs x and y arrays of the same length, got ${one.x?.length} and ${one.y?.length}`);
+      throw new UserFacingError(
+        `series ${index} ("${one.name}") needs x and y arrays of the same length, got ${one.x?.length} and ${one.y?.length}`,
+      );
     }
   });
   const integerX = options.integerXTicks ?? false;
-  const finitePairs = series.flatMap((one) => one.x.map((x, i) => [x, one.y[i]]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
-  const xDomain = options.xDomain ?? autoDomain(finitePairs.map((pair) => pair[0]), integerX);
-  const yDomain = options.yDomain ?? autoDomain(finitePairs.map((pair) => pair[1]), false);
+  const finitePairs = series.flatMap((one) =>
+    one.x.map((x, i) => [x, one.y[i]]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+  );
+  const xDomain =
+    options.xDomain ??
+    autoDomain(
+      finitePairs.map((pair) => pair[0]),
+      integerX,
+    );
+  const yDomain =
+    options.yDomain ??
+    autoDomain(
+      finitePairs.map((pair) => pair[1]),
+      false,
+    );
 
   const canvas = createCanvas(width, height);
   const context = canvas.getContext('2d');
@@ -195,7 +233,8 @@ export function lineChart(options: LineChartOptions): Buffer {
   area.width = width - area.left - 20;
   area.height = height - area.top - 58;
   const toPixelX = (x: number): number => area.left + ((x - xDomain[0]) / (xDomain[1] - xDomain[0])) * area.width;
-  const toPixelY = (y: number): number => area.top + area.height - ((y - yDomain[0]) / (yDomain[1] - yDomain[0])) * area.height;
+  const toPixelY = (y: number): number =>
+    area.top + area.height - ((y - yDomain[0]) / (yDomain[1] - yDomain[0])) * area.height;
 
   // Title and axis labels.
   context.fillStyle = textColour;
@@ -280,7 +319,9 @@ export function lineChart(options: LineChartOptions): Buffer {
   }
   series.forEach((one, index) => {
     const colour = seriesColours[index % seriesColours.length];
-    const pixels = one.x.map((x, i) => (Number.isFinite(x) && Number.isFinite(one.y[i]) ? { x: toPixelX(x), y: toPixelY(one.y[i]) } : null));
+    const pixels = one.x.map((x, i) =>
+      Number.isFinite(x) && Number.isFinite(one.y[i]) ? { x: toPixelX(x), y: toPixelY(one.y[i]) } : null,
+    );
     occupied.push(...samplePolyline(pixels));
     context.strokeStyle = colour;
     context.fillStyle = colour;
@@ -374,7 +415,11 @@ function bluesColour(t: number): [number, number, number] {
   const position = Math.min(1, Math.max(0, t)) * (stops.length - 1);
   const index = Math.min(stops.length - 2, Math.floor(position));
   const fraction = position - index;
-  return [0, 1, 2].map((c) => Math.round(stops[index][c] + (stops[index + 1][c] - stops[index][c]) * fraction)) as [number, number, number];
+  return [0, 1, 2].map((c) => Math.round(stops[index][c] + (stops[index + 1][c] - stops[index][c]) * fraction)) as [
+    number,
+    number,
+    number,
+  ];
 }
 
 /**
@@ -384,8 +429,14 @@ function bluesColour(t: number): [number, number, number] {
 export function confusionMatrixChart(matrix: number[][], classNames: string[], title = 'Confusion matrix'): Buffer {
   const size = classNames.length;
   if (size < 1) throw new UserFacingError('confusionMatrixChart needs at least one class name');
-  if (!Array.isArray(matrix) || matrix.length !== size || matrix.some((row) => !Array.isArray(row) || row.length !== size)) {
-    throw new UserFacingError(`confusion matrix must be ${size}x${size} to match the class names (${classNames.join(', ')})`);
+  if (
+    !Array.isArray(matrix) ||
+    matrix.length !== size ||
+    matrix.some((row) => !Array.isArray(row) || row.length !== size)
+  ) {
+    throw new UserFacingError(
+      `confusion matrix must be ${size}x${size} to match the class names (${classNames.join(', ')})`,
+    );
   }
   if (matrix.some((row) => row.some((count) => !Number.isFinite(count) || count < 0))) {
     throw new UserFacingError('confusion matrix counts must be finite and non-negative');
@@ -486,8 +537,13 @@ export interface GridImage {
   caption?: string;
 }
 
+export interface GridRow {
+  label: string;
+  images: GridImage[];
+}
+
 export interface ImageGridOptions {
-  rows: { label: string; images: GridImage[] }[];
+  rows: GridRow[];
   title?: string;
   /** Each image is scaled to fit a cellSize x cellSize square (aspect kept). */
   cellSize?: number;
@@ -498,7 +554,9 @@ function checkRgb(rgb: Uint8Array, width: number, height: number, what: string):
     throw new UserFacingError(`${what}: width and height must be positive integers, got ${width}x${height}`);
   }
   if (!(rgb instanceof Uint8Array) || rgb.length !== width * height * 3) {
-    throw new UserFacingError(`${what}: expected ${width}x${height}x3 = ${width * height * 3} RGB bytes, got ${rgb?.length}`);
+    throw new UserFacingError(
+      `${what}: expected ${width}x${height}x3 = ${width * height * 3} RGB bytes, got ${rgb?.length}`,
+    );
   }
 }
 
@@ -532,12 +590,20 @@ export function imageGrid(options: ImageGridOptions): Buffer {
   const cellSize = options.cellSize ?? 224;
   checkSize(cellSize, 'cellSize', 16);
   const columns = Math.max(0, ...rows.map((row) => row.images.length));
-  if (rows.length === 0 || columns === 0) throw new UserFacingError('imageGrid needs at least one row with at least one image');
-  rows.forEach((row, rowIndex) => row.images.forEach((image, column) => checkRgb(image.rgb, image.width, image.height, `image ${column} of row ${rowIndex} ("${row.label}")`)));
+  if (rows.length === 0 || columns === 0)
+    throw new UserFacingError('imageGrid needs at least one row with at least one image');
+  rows.forEach((row, rowIndex) =>
+    row.images.forEach((image, column) =>
+      checkRgb(image.rgb, image.width, image.height, `image ${column} of row ${rowIndex} ("${row.label}")`),
+    ),
+  );
 
   const captionFont = 13;
   const lineHeight = 17;
-  const captionLines = Math.max(0, ...rows.flatMap((row) => row.images.map((image) => (image.caption ? image.caption.split('\n').length : 0))));
+  const captionLines = Math.max(
+    0,
+    ...rows.flatMap((row) => row.images.map((image) => (image.caption ? image.caption.split('\n').length : 0))),
+  );
   const captionHeight = captionLines > 0 ? 6 + captionLines * lineHeight : 0;
   const gap = 12;
   const labelWidth = rows.some((row) => row.label) ? 34 : 0;
@@ -579,14 +645,24 @@ export function imageGrid(options: ImageGridOptions): Buffer {
       const drawHeight = image.height * scale;
       context.fillStyle = '#f2f2f2';
       context.fillRect(left, top, cellSize, cellSize);
-      context.drawImage(rgbCanvas(image.rgb, image.width, image.height), left + (cellSize - drawWidth) / 2, top + (cellSize - drawHeight) / 2, drawWidth, drawHeight);
+      context.drawImage(
+        rgbCanvas(image.rgb, image.width, image.height),
+        left + (cellSize - drawWidth) / 2,
+        top + (cellSize - drawHeight) / 2,
+        drawWidth,
+        drawHeight,
+      );
       if (image.caption) {
         context.fillStyle = textColour;
         context.font = font(captionFont);
         context.textAlign = 'center';
         context.textBaseline = 'top';
         image.caption.split('\n').forEach((line, lineIndex) => {
-          context.fillText(fitText(context, line, cellSize), left + cellSize / 2, top + cellSize + 6 + lineIndex * lineHeight);
+          context.fillText(
+            fitText(context, line, cellSize),
+            left + cellSize / 2,
+            top + cellSize + 6 + lineIndex * lineHeight,
+          );
         });
       }
     });

@@ -8,6 +8,7 @@ import { escapeHtml } from './html';
 
 type TslabModule = typeof import('tslab');
 
+/* eslint-disable @typescript-eslint/no-require-imports -- tslab exists only inside the kernel */
 function tslabInKernel(): TslabModule | undefined {
   try {
     // tslab's display only works when this process is the kernel (it has a channel to write to).
@@ -18,6 +19,7 @@ function tslabInKernel(): TslabModule | undefined {
     return undefined;
   }
 }
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export function inNotebook(): boolean {
   return tslabInKernel() !== undefined;
@@ -36,7 +38,11 @@ export function liveOutput(): LiveOutput {
     return { png: () => undefined, html: () => undefined, text: (line) => console.log(line) };
   }
   const display = tslab.newDisplay();
-  return { png: (image) => display.png(image), html: (markup) => display.html(markup), text: (line) => display.text(line) };
+  return {
+    png: (image) => display.png(image),
+    html: (markup) => display.html(markup),
+    text: (line) => display.text(line),
+  };
 }
 
 /** Shows a PNG inline in a notebook; in a terminal, says where it was saved instead. */
@@ -56,10 +62,10 @@ export function showMarkdown(markdown: string): void {
   else console.log(markdown);
 }
 
-
 /** A small HTML table, for metrics and counts in notebooks. */
 export function htmlTable(header: string[], rows: (string | number)[][]): string {
-  const cell = (value: string | number, tag: string) => `<${tag} style="padding:2px 10px;text-align:${typeof value === 'number' ? 'right' : 'left'}">${escapeHtml(String(value))}</${tag}>`;
+  const cell = (value: string | number, tag: string) =>
+    `<${tag} style="padding:2px 10px;text-align:${typeof value === 'number' ? 'right' : 'left'}">${escapeHtml(String(value))}</${tag}>`;
   return `<table><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>${rows
     .map((row) => `<tr>${row.map((value) => cell(value, 'td')).join('')}</tr>`)
     .join('')}</tbody></table>`;

@@ -17,7 +17,13 @@ function formatSeconds(seconds: number): string {
   return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
-export function describeProgress(label: string, done: number, total: number, elapsedSeconds: number, note?: string): string {
+export function describeProgress(
+  label: string,
+  done: number,
+  total: number,
+  elapsedSeconds: number,
+  note?: string,
+): string {
   const fraction = total > 0 ? Math.min(1, done / total) : 1;
   const filled = Math.round(fraction * barWidth);
   const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
@@ -33,7 +39,10 @@ export function createProgress(label: string, total: number, options: { quiet?: 
 
   if (inNotebook()) {
     const output = liveOutput();
-    const draw = (done: number, note?: string) => output.html(`<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note))}</pre>`);
+    const draw = (done: number, note?: string) =>
+      output.html(
+        `<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note))}</pre>`,
+      );
     draw(0);
     return {
       update(done, note) {

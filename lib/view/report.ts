@@ -51,7 +51,8 @@ export function formatDuration(seconds: number): string {
   if (seconds < 1) return `${seconds.toFixed(2)} s`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const wholeSeconds = Math.round(seconds);
-  if (wholeSeconds < 3600) return `${Math.floor(wholeSeconds / 60)} min ${String(wholeSeconds % 60).padStart(2, '0')} s`;
+  if (wholeSeconds < 3600)
+    return `${Math.floor(wholeSeconds / 60)} min ${String(wholeSeconds % 60).padStart(2, '0')} s`;
   return `${Math.floor(wholeSeconds / 3600)} h ${String(Math.floor((wholeSeconds % 3600) / 60)).padStart(2, '0')} min`;
 }
 
@@ -60,7 +61,10 @@ function formatSetting(value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   try {
-    return JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ?? String(value);
+    return (
+      JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner)) ??
+      String(value)
+    );
   } catch {
     return String(value);
   }
@@ -127,7 +131,11 @@ const thresholdMetricRows: MetricRow[] = [
   { label: 'Balanced accuracy', key: 'balancedAccuracy' },
 ];
 
-const rankingMetricRows: { label: string; key: 'auc' | 'averagePrecision' | 'brierScore' | 'expectedCalibrationError'; hint: string }[] = [
+const rankingMetricRows: {
+  label: string;
+  key: 'auc' | 'averagePrecision' | 'brierScore' | 'expectedCalibrationError';
+  hint: string;
+}[] = [
   { label: 'ROC AUC', key: 'auc', hint: 'higher is better' },
   { label: 'Average precision', key: 'averagePrecision', hint: 'higher is better' },
   { label: 'Brier score', key: 'brierScore', hint: 'lower is better' },
@@ -145,7 +153,9 @@ function headlineCards(metrics: ScreeningEvaluation): string {
   const percent = Math.round(metrics.bootstrap.confidence * 100);
   return `<div class="cards">${cards
     .map(([label, interval]) => {
-      const range = Number.isFinite(interval.lower) ? `${percent}% CI ${formatNumber(interval.lower)}\u2013${formatNumber(interval.upper)}` : 'no interval';
+      const range = Number.isFinite(interval.lower)
+        ? `${percent}% CI ${formatNumber(interval.lower)}\u2013${formatNumber(interval.upper)}`
+        : 'no interval';
       return `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value">${formatNumber(interval.value)}</div><div class="interval">${escapeHtml(range)}</div></div>`;
     })
     .join('')}</div>`;
@@ -164,7 +174,10 @@ function metricsTable(metrics: ScreeningEvaluation): string {
     .map(
       (row) =>
         `<tr><td>${escapeHtml(row.label)}</td>${evaluations
-          .map((evaluation) => `<td class="number">${escapeHtml(formatWithInterval(evaluation.confidenceIntervals[row.key]))}</td>`)
+          .map(
+            (evaluation) =>
+              `<td class="number">${escapeHtml(formatWithInterval(evaluation.confidenceIntervals[row.key]))}</td>`,
+          )
           .join('')}</tr>`,
     )
     .join('');
@@ -205,9 +218,16 @@ function confusionTable(metrics: ScreeningEvaluation, evaluation: ThresholdEvalu
   return `<div><h3>${thresholdLabel(evaluation)}</h3><table class="matrix">${header}${rows}</table></div>`;
 }
 
-function keyValueTable(entries: [string, string][], valueClass: string, firstHeader: string, secondHeader: string): string {
+function keyValueTable(
+  entries: [string, string][],
+  valueClass: string,
+  firstHeader: string,
+  secondHeader: string,
+): string {
   if (entries.length === 0) return '<p class="note">None recorded.</p>';
-  const rows = entries.map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td class="${valueClass}">${escapeHtml(value)}</td></tr>`).join('');
+  const rows = entries
+    .map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td class="${valueClass}">${escapeHtml(value)}</td></tr>`)
+    .join('');
   return `<table><tr><th>${escapeHtml(firstHeader)}</th><th${valueClass === 'number' ? ' class="number"' : ''}>${escapeHtml(secondHeader)}</th></tr>${rows}</table>`;
 }
 
@@ -277,12 +297,27 @@ ${figuresSection(report.figures)}
 
 <h2>Data and run</h2>
 <div class="two">
-<div><h3>Images per split</h3>${keyValueTable(Object.entries(report.dataCounts).map(([key, value]) => [key, String(value)]), 'number', 'Split', 'Images')}</div>
-<div><h3>Timings</h3>${keyValueTable(Object.entries(report.timings).map(([key, value]) => [key, formatDuration(value)]), 'number', 'Step', 'Duration')}
+<div><h3>Images per split</h3>${keyValueTable(
+    Object.entries(report.dataCounts).map(([key, value]) => [key, String(value)]),
+    'number',
+    'Split',
+    'Images',
+  )}</div>
+<div><h3>Timings</h3>${keyValueTable(
+    Object.entries(report.timings).map(([key, value]) => [key, formatDuration(value)]),
+    'number',
+    'Step',
+    'Duration',
+  )}
 <p class="note">Backend: ${escapeHtml(report.backend)} \u00b7 feature engine: ${escapeHtml(report.engine)}</p></div>
 </div>
 <h3>Settings</h3>
-${keyValueTable(Object.entries(report.settings).map(([key, value]) => [key, formatSetting(value)]), 'setting', 'Setting', 'Value')}
+${keyValueTable(
+  Object.entries(report.settings).map(([key, value]) => [key, formatSetting(value)]),
+  'setting',
+  'Setting',
+  'Value',
+)}
 ${notes.length > 0 ? `<h2>Notes</h2><ul class="notes">${notes.map((note) => `<li>${escapeHtml(note)}</li>`).join('')}</ul>` : ''}
 <footer>Self-contained report: styles and figures are embedded; the page loads nothing else and runs no scripts.</footer>
 </main>

@@ -14,7 +14,10 @@ export type NamedFigure = ReportFigure & { name: FigureName };
  * when there is one). `headline` is the evaluation whose CIs label the curves. Each figure has a
  * file-friendly `name`.
  */
-export function screeningFigures(metrics: ScreeningEvaluation, headline: ThresholdEvaluation = metrics.atChosenThreshold ?? metrics.atDefaultThreshold): NamedFigure[] {
+export function screeningFigures(
+  metrics: ScreeningEvaluation,
+  headline: ThresholdEvaluation = metrics.atChosenThreshold ?? metrics.atDefaultThreshold,
+): NamedFigure[] {
   const positive = metrics.classNames[metrics.positiveClass];
   const unit: [number, number] = [0, 1];
   const figures: NamedFigure[] = [
@@ -25,7 +28,13 @@ export function screeningFigures(metrics: ScreeningEvaluation, headline: Thresho
         title: `ROC curve (${positive} positive)`,
         xLabel: 'False positive rate (1 - specificity)',
         yLabel: 'True positive rate (sensitivity)',
-        series: [{ name: `model, AUC ${formatWithInterval(headline.confidenceIntervals.auc)}`, x: metrics.roc.map((p) => p.falsePositiveRate), y: metrics.roc.map((p) => p.truePositiveRate) }],
+        series: [
+          {
+            name: `model, AUC ${formatWithInterval(headline.confidenceIntervals.auc)}`,
+            x: metrics.roc.map((p) => p.falsePositiveRate),
+            y: metrics.roc.map((p) => p.truePositiveRate),
+          },
+        ],
         xDomain: unit,
         yDomain: unit,
         diagonal: true,
@@ -40,8 +49,17 @@ export function screeningFigures(metrics: ScreeningEvaluation, headline: Thresho
         xLabel: 'Recall (sensitivity)',
         yLabel: 'Precision (PPV)',
         series: [
-          { name: `model, AP ${formatWithInterval(headline.confidenceIntervals.averagePrecision)}`, x: metrics.precisionRecall.map((p) => p.recall), y: metrics.precisionRecall.map((p) => p.precision) },
-          { name: `prevalence ${(metrics.counts.positives / Math.max(1, metrics.counts.total)).toFixed(3)}`, x: [0, 1], y: [1, 1].map(() => metrics.counts.positives / Math.max(1, metrics.counts.total)), dashed: true },
+          {
+            name: `model, AP ${formatWithInterval(headline.confidenceIntervals.averagePrecision)}`,
+            x: metrics.precisionRecall.map((p) => p.recall),
+            y: metrics.precisionRecall.map((p) => p.precision),
+          },
+          {
+            name: `prevalence ${(metrics.counts.positives / Math.max(1, metrics.counts.total)).toFixed(3)}`,
+            x: [0, 1],
+            y: [1, 1].map(() => metrics.counts.positives / Math.max(1, metrics.counts.total)),
+            dashed: true,
+          },
         ],
         xDomain: unit,
         yDomain: unit,
@@ -55,7 +73,13 @@ export function screeningFigures(metrics: ScreeningEvaluation, headline: Thresho
         title: 'Calibration',
         xLabel: `Mean predicted probability of ${positive}`,
         yLabel: `Observed fraction ${positive}`,
-        series: [{ name: `model, ECE ${formatWithInterval(headline.confidenceIntervals.expectedCalibrationError)}`, x: metrics.calibration.bins.map((bin) => bin.meanPredicted), y: metrics.calibration.bins.map((bin) => bin.fractionPositive) }],
+        series: [
+          {
+            name: `model, ECE ${formatWithInterval(headline.confidenceIntervals.expectedCalibrationError)}`,
+            x: metrics.calibration.bins.map((bin) => bin.meanPredicted),
+            y: metrics.calibration.bins.map((bin) => bin.fractionPositive),
+          },
+        ],
         xDomain: unit,
         yDomain: unit,
         diagonal: true,
@@ -92,10 +116,16 @@ const metricRows: [string, keyof ThresholdEvaluation['confidenceIntervals']][] =
 
 /** Rows "metric | at 0.5 | at the chosen threshold", each value with its 95% CI. */
 export function metricTable(evaluation: ScreeningEvaluation): { header: string[]; rows: string[][] } {
-  const columns = [evaluation.atDefaultThreshold, ...(evaluation.atChosenThreshold ? [evaluation.atChosenThreshold] : [])];
+  const columns = [
+    evaluation.atDefaultThreshold,
+    ...(evaluation.atChosenThreshold ? [evaluation.atChosenThreshold] : []),
+  ];
   return {
     header: ['metric', ...columns.map((column) => `${column.description} (threshold ${column.threshold.toFixed(3)})`)],
-    rows: metricRows.map(([label, key]) => [label, ...columns.map((column) => formatWithInterval(column.confidenceIntervals[key]))]),
+    rows: metricRows.map(([label, key]) => [
+      label,
+      ...columns.map((column) => formatWithInterval(column.confidenceIntervals[key])),
+    ]),
   };
 }
 

@@ -8,7 +8,11 @@ import { createProgress } from './progress';
 import type { EpochLog, TrainingHooks } from '../head/train';
 
 /** `plannedEpochs` fixes the x axis, so a live chart does not rescale after every epoch. */
-export function historyCharts(history: EpochLog[], title = 'Training', plannedEpochs = 0): { loss: Buffer; accuracy: Buffer } {
+export function historyCharts(
+  history: EpochLog[],
+  title = 'Training',
+  plannedEpochs = 0,
+): { loss: Buffer; accuracy: Buffer } {
   const epochs = history.map((entry) => entry.epoch);
   const lastEpoch = Math.max(2, plannedEpochs, ...epochs);
   const chart = (metric: 'loss' | 'accuracy', train: number[], validation: number[]) =>
@@ -27,8 +31,16 @@ export function historyCharts(history: EpochLog[], title = 'Training', plannedEp
       ],
     });
   return {
-    loss: chart('loss', history.map((entry) => entry.loss), history.map((entry) => entry.validationLoss)),
-    accuracy: chart('accuracy', history.map((entry) => entry.accuracy), history.map((entry) => entry.validationAccuracy)),
+    loss: chart(
+      'loss',
+      history.map((entry) => entry.loss),
+      history.map((entry) => entry.validationLoss),
+    ),
+    accuracy: chart(
+      'accuracy',
+      history.map((entry) => entry.accuracy),
+      history.map((entry) => entry.validationAccuracy),
+    ),
   };
 }
 
@@ -47,7 +59,9 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
       lossOutput.png(charts.loss);
       accuracyOutput.png(charts.accuracy);
       const last = history[history.length - 1];
-      console.log(`epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ${last.learningRate}`);
+      console.log(
+        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ${last.learningRate}`,
+      );
     },
     finish() {
       progress?.finish();
