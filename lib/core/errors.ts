@@ -1,3 +1,5 @@
+import { inspect } from 'util';
+
 /**
  * Errors meant for the person running the notebook or command: they name the path
  * and the problem, so callers print `message` instead of a TensorFlow stack trace.
@@ -11,6 +13,14 @@ export class UserFacingError extends Error {
     this.name = 'UserFacingError';
     // The message says it all: notebooks and terminals show it without a stack trace.
     Object.defineProperty(this, 'stack', { get: () => `${this.name}: ${this.message}`, configurable: true });
+  }
+
+  /**
+   * tslab prints a failing cell's error with console.error, that is util.inspect: without this it
+   * shows "[DatasetError: message] { path: '...' }". With it: the one line "DatasetError: message".
+   */
+  [inspect.custom](): string {
+    return `${this.name}: ${this.message}`;
   }
 }
 
