@@ -1,5 +1,7 @@
 import { strict as assert } from 'assert';
+import type { EpochLog } from '../lib/head/train';
 import { createProgress, describeProgress } from '../lib/view/progress';
+import { liveTrainingView } from '../lib/view/trainingView';
 
 const full = '█';
 const empty = '░';
@@ -35,8 +37,21 @@ describe('progress: bar text and terminal output', () => {
 
   it('eta in minutes and seconds, unknown (?) before anything is done', () => {
     assert.equal(describeProgress('x', 1, 100, 2), `x ${bar(0)} 1/100 1% | 0.5/s | eta 3m18s`);
-    assert.equal(describeProgress('x', 0, 100, 0), `x ${bar(0)} 0/100 0% | 0.0/s | eta ?`);
+    assert.equal(describeProgress('x', 0, 100, 0), `x ${bar(0)} 0/100 0% | eta ?`);
     assert.equal(describeProgress('x', 0, 100, 5), `x ${bar(0)} 0/100 0% | 0.0/s | eta ?`);
+  });
+
+  it('the first tick, within a second of the start, shows no rate and no eta yet (not "1000.0/s | eta 0s")', () => {
+    assert.equal(describeProgress('x', 1, 66, 0.001), `x ${bar(0)} 1/66 2% | eta ?`);
+    assert.equal(describeProgress('x', 1, 66, 0.999), `x ${bar(0)} 1/66 2% | eta ?`);
+    assert.equal(describeProgress('x', 2, 66, 1), `x ${bar(1)} 2/66 3% | 2.0/s | eta 32s`);
+  });
+
+  it('a run that ends early (early stopping) finishes at the work done, not at the plan', () => {
+    assert.equal(
+      describeProgress('train', 88, 110, 11, 'stopped after epoch 4 of 5', true),
+      `train ${bar(24)} 88/110 80% | 8.0/s | took 11s | stopped after epoch 4 of 5`,
+    );
   });
 
   it('durations round to whole seconds without showing 60s', () => {
@@ -51,7 +66,7 @@ describe('progress: bar text and terminal output', () => {
     assert.ok(describeProgress('x', 2, 3, 1).includes(` ${bar(20)} 2/3 67% `));
     assert.ok(describeProgress('x', 7, 5, 1).includes(` ${bar(30)} 7/5 100% `), 'more done than planned stays at 100%');
     // Nothing to do counts as done.
-    assert.equal(describeProgress('x', 0, 0, 0), `x ${bar(30)} 0/0 100% | 0.0/s | took 0s`);
+    assert.equal(describeProgress('x', 0, 0, 0), `x ${bar(30)} 0/0 100% | took 0s`);
   });
 
   describe('createProgress', () => {
@@ -79,10 +94,42 @@ describe('progress: bar text and terminal output', () => {
       assert.ok(last.endsWith('\n'), JSON.stringify(last));
       assert.match(
         last.replace(/^\r/, ''),
-        new RegExp(`^features ${bar(30)} 3/3 100% \\| [\\d.]+/s \\| took \\d+s \\| 1 skipped\\n$`),
+        new RegExp(`^features ${bar(30)} 3/3 100% \\| (?:[\\d.]+/s \\| )?took \\d+s \\| 1 skipped\\n$`),
       );
       // Updates are throttled (4 a second on a terminal, every 10 s in logs): at most one was drawn here.
       assert.ok(written.length <= 2, `${written.length} writes`);
+    });
+
+    it('finish(note, done) ends the bar at the items done', () => {
+      const progress = createProgress('train', 110);
+      progress.update(88);
+      progress.finish('stopped after epoch 4 of 5', 88);
+      process.stderr.write = originalWrite;
+      const last = written[written.length - 1].replace(/^\r/, '');
+      assert.match(
+        last,
+        new RegExp(`^train ${bar(24)} 88/110 80% \\| (?:[\\d.]+/s \\| )?took \\d+s \\| stopped after epoch 4 of 5\\n$`),
+      );
+    });
+
+    it('training stopped early (4 of 5 epochs): the training bar ends at the 88 batches that ran', () => {
+      const originalLog = console.log;
+      console.log = () => undefined;
+      try {
+        const view = liveTrainingView('t', 5);
+        const history: EpochLog[] = [];
+        for (let epoch = 0; epoch < 4; epoch++) {
+          for (let batch = 0; batch < 22; batch++) view.onBatchEnd?.(epoch, batch, 22);
+          const log = { loss: 1, accuracy: 0.5, validationLoss: 1, validationAccuracy: 0.5, learningRate: 0.1 };
+          history.push({ epoch: epoch + 1, ...log, seconds: 1 });
+          void view.onEpochEnd?.(history);
+        }
+        view.finish();
+      } finally {
+        console.log = originalLog;
+        process.stderr.write = originalWrite;
+      }
+      assert.match(written[written.length - 1], /88\/110 80% .*took \d+s \| stopped after epoch 4 of 5\n$/);
     });
 
     it('quiet progress writes nothing', () => {

@@ -35,7 +35,8 @@ export interface FeatureSet {
 export interface Progress {
   /** Sets the number of finished items, with an optional note such as "3 skipped". */
   update(done: number, note?: string): void;
-  finish(note?: string): void;
+  /** The work ended: at `done` items if given (fewer than planned, e.g. early stopping), else at the total. */
+  finish(note?: string, done?: number): void;
 }
 
 export type ProgressFactory = (label: string, total: number) => Progress;

@@ -17,19 +17,27 @@ function formatSeconds(seconds: number): string {
   return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
+/** Rates over less time than this are noise (the first tick gave "1000.0/s | eta 0s"): not shown. */
+const minimumSecondsForRate = 1;
+
 export function describeProgress(
   label: string,
   done: number,
   total: number,
   elapsedSeconds: number,
   note?: string,
+  final = done >= total,
 ): string {
   const fraction = total > 0 ? Math.min(1, done / total) : 1;
   const filled = Math.round(fraction * barWidth);
-  const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
-  const remaining = rate > 0 ? (total - done) / rate : Infinity;
+  const rate = elapsedSeconds >= minimumSecondsForRate ? done / elapsedSeconds : undefined;
+  const remaining = rate ? (total - done) / rate : Infinity;
   const bar = `${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}`;
-  return `${label} ${bar} ${done}/${total} ${(fraction * 100).toFixed(0)}% | ${rate.toFixed(1)}/s | ${done >= total ? `took ${formatSeconds(elapsedSeconds)}` : `eta ${formatSeconds(remaining)}`}${note ? ` | ${note}` : ''}`;
+  const parts = [`${label} ${bar} ${done}/${total} ${(fraction * 100).toFixed(0)}%`];
+  if (rate !== undefined) parts.push(`${rate.toFixed(1)}/s`);
+  parts.push(final ? `took ${formatSeconds(elapsedSeconds)}` : `eta ${formatSeconds(remaining)}`);
+  if (note) parts.push(note);
+  return parts.join(' | ');
 }
 
 export function createProgress(label: string, total: number, options: { quiet?: boolean } = {}): Progress {
@@ -39,9 +47,9 @@ export function createProgress(label: string, total: number, options: { quiet?: 
 
   if (inNotebook()) {
     const output = liveOutput();
-    const draw = (done: number, note?: string) =>
+    const draw = (done: number, note?: string, final?: boolean) =>
       output.html(
-        `<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note))}</pre>`,
+        `<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note, final))}</pre>`,
       );
     draw(0);
     return {
@@ -50,15 +58,15 @@ export function createProgress(label: string, total: number, options: { quiet?: 
         lastDrawn = Date.now();
         draw(done, note);
       },
-      finish(note) {
-        draw(total, note);
+      finish(note, done = total) {
+        draw(done, note, true);
       },
     };
   }
 
   const interactive = process.stderr.isTTY;
   const write = (done: number, note: string | undefined, final: boolean) => {
-    const line = describeProgress(label, done, total, (Date.now() - started) / 1000, note);
+    const line = describeProgress(label, done, total, (Date.now() - started) / 1000, note, final || undefined);
     if (interactive) process.stderr.write(`\r${line}${final ? '\n' : ''}`);
     else process.stderr.write(`${line}\n`);
   };
@@ -70,8 +78,8 @@ export function createProgress(label: string, total: number, options: { quiet?: 
       lastDrawn = Date.now();
       write(done, note, false);
     },
-    finish(note) {
-      write(total, note, true);
+    finish(note, done = total) {
+      write(done, note, true);
     },
   };
 }

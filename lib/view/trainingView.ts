@@ -49,22 +49,30 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
   const lossOutput = liveOutput();
   const accuracyOutput = liveOutput();
   let progress: ReturnType<typeof createProgress> | undefined;
+  let batchesRun = 0;
+  let planned = 0;
+  let epochsRun = 0;
   return {
     onBatchEnd(epoch, batch, batchesPerEpoch) {
-      progress ??= createProgress(`${title} (${epochs} epochs)`, epochs * batchesPerEpoch);
-      progress.update(epoch * batchesPerEpoch + batch + 1, `epoch ${epoch + 1}`);
+      planned = epochs * batchesPerEpoch;
+      progress ??= createProgress(`${title} (${epochs} epochs)`, planned);
+      batchesRun = epoch * batchesPerEpoch + batch + 1;
+      progress.update(batchesRun, `epoch ${epoch + 1}`);
     },
     onEpochEnd(history) {
       const charts = historyCharts(history, title, epochs);
       lossOutput.png(charts.loss);
       accuracyOutput.png(charts.accuracy);
       const last = history[history.length - 1];
+      epochsRun = last.epoch;
       console.log(
         `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ${last.learningRate}`,
       );
     },
     finish() {
-      progress?.finish();
+      // Early stopping ends before the planned batches: the bar ends where training did.
+      const stoppedEarly = batchesRun < planned;
+      progress?.finish(stoppedEarly ? `stopped after epoch ${epochsRun} of ${epochs}` : undefined, batchesRun);
     },
   };
 }
