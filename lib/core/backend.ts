@@ -20,6 +20,38 @@ const tfjsBackendName: Record<BackendName, string> = {
 
 let chosen: BackendName | undefined;
 
+/** The npm package behind each backend, as the README names them. */
+const packageOf: Record<BackendName, string> = {
+  'tensorflow-gpu': 'tfjs-node-gpu',
+  tensorflow: 'tfjs-node',
+  wasm: 'tfjs-backend-wasm',
+  cpu: 'tfjs cpu',
+};
+
+export interface BackendFailure {
+  name: BackendName;
+  message: string;
+}
+
+/**
+ * One calm line for the backend in use: what the faster backends lack, in words, pointing at the
+ * README; their error messages only with CXR_DEBUG=1 (they read like errors, and wrapped mid-word).
+ */
+export function describeBackendChoice(name: BackendName, failures: BackendFailure[], debug = false): string {
+  const missing = failures.filter((failure) => /Cannot find module/.test(failure.message));
+  const broken = failures.filter((failure) => !missing.includes(failure));
+  const notes: string[] = [];
+  if (missing.length) notes.push(`${missing.map((failure) => packageOf[failure.name]).join(', ')} not installed`);
+  if (broken.length) notes.push(`${broken.map((failure) => packageOf[failure.name]).join(', ')} failed to load`);
+  let line = `tfjs backend: ${name}`;
+  if (notes.length) line += `; ${notes.join(', ')}, see README (Backends)`;
+  if (broken.length && !debug) line += '; CXR_DEBUG=1 shows why';
+  if (debug && failures.length) {
+    line += failures.map((failure) => `\n  ${failure.name}: ${failure.message}`).join('');
+  }
+  return line;
+}
+
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   try {
     /* eslint-disable @typescript-eslint/no-require-imports -- optional modules: loaded only if installed */
@@ -52,17 +84,18 @@ export async function initBackend(
     throw new UserFacingError(`unknown tfjs backend "${preferred}"; choose one of ${backendOrder.join(', ')}`);
   }
   const candidates = preferred ? [preferred] : backendOrder;
-  const failures: string[] = [];
+  const failures: BackendFailure[] = [];
   for (const name of candidates) {
     const failure = await tryBackend(name);
     if (!failure) {
       chosen = name;
-      log(`tfjs backend: ${name}${failures.length ? ` (unavailable: ${failures.join('; ')})` : ''}`);
+      log(describeBackendChoice(name, failures, Boolean(process.env.CXR_DEBUG)));
       return name;
     }
-    failures.push(`${name}: ${failure}`);
+    failures.push({ name, message: failure });
   }
-  throw new UserFacingError(`no tfjs backend could be loaded (${failures.join('; ')})`);
+  const details = failures.map((failure) => `${failure.name}: ${failure.message}`).join('; ');
+  throw new UserFacingError(`no tfjs backend could be loaded (${details})`);
 }
 
 export function currentBackend(): BackendName | undefined {
