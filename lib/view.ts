@@ -2,6 +2,7 @@
 export * from './view/charts';
 export * from './view/display';
 export * from './view/html';
+export * from './view/notebookPages';
 export * from './view/progress';
 export * from './view/report';
 export * from './view/screeningFigures';

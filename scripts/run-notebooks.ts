@@ -16,9 +16,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { articleDefaults, loadConfig, outputPaths, projectRoot } from '../lib/core/config';
+import { writeFileAtomicSync } from '../lib/core/atomic';
 import { describeError } from '../lib/core/errors';
 import { checkDataFolder, dataFolderHelp } from '../lib/data/preflight';
 import { readRunMetrics, RunMetrics } from '../lib/evaluate/runMetrics';
+import { NotebookPage, withNotebookPageLinks } from '../lib/view/notebookPages';
 import { describeFailure, NotebookResult } from './notebook-failure';
 
 const notebooksDir = path.resolve(process.env.CXR_NOTEBOOKS_DIR ?? path.join(projectRoot, 'notebooks'));
@@ -57,6 +59,36 @@ let passed = 0;
 let failed = 0;
 let metricsMissing = false;
 const resultFile = path.join(paths.notebooks, '.last-result.json');
+const pages: NotebookPage[] = [];
+
+/**
+ * A self-contained HTML page of an executed notebook: images embedded, and a template without the
+ * requirejs and MathJax script tags that Debian's nbconvert points at file:// URLs.
+ */
+function writeHtmlPage(executedCopy: string): string | undefined {
+  const exported = spawnSync(
+    'jupyter',
+    [
+      'nbconvert',
+      '--to',
+      'html',
+      '--embed-images',
+      `--TemplateExporter.extra_template_basedirs=${path.join(projectRoot, 'scripts', 'nbconvert')}`,
+      '--template',
+      'standalone',
+      '--output-dir',
+      paths.notebooks,
+      executedCopy,
+    ],
+    { encoding: 'utf8' },
+  );
+  const page = executedCopy.replace(/\.ipynb$/, '.html');
+  if (exported.status === 0 && fs.existsSync(page)) return page;
+  console.error(
+    `  (no HTML page for ${path.basename(executedCopy)}: ${(exported.stderr ?? '').trim().split('\n').pop()})`,
+  );
+  return undefined;
+}
 for (const notebook of notebooks) {
   const notebookStarted = Date.now();
   process.stdout.write(`  ${notebook} ... `);
@@ -103,6 +135,13 @@ for (const notebook of notebooks) {
     };
   }
   fs.rmSync(resultFile, { force: true });
+  const page = fs.existsSync(executedCopy) ? writeHtmlPage(executedCopy) : undefined;
+  if (page) {
+    pages.push({
+      title: notebook.replace(/\.ipynb$/, ''),
+      href: path.relative(paths.folder, page).split(path.sep).join('/'),
+    });
+  }
   if (result.status === 'ok' && run.status === 0) {
     passed++;
     console.log(`ok (${seconds} s)`);
@@ -115,6 +154,10 @@ for (const notebook of notebooks) {
   }
   console.error(`\n${describeFailure(notebook, result, fs.existsSync(executedCopy) ? executedCopy : undefined)}\n`);
   break;
+}
+if (fs.existsSync(paths.report) && pages.length > 0) {
+  // report.html (notebook 04) links the pages of this run's notebooks.
+  writeFileAtomicSync(paths.report, withNotebookPageLinks(fs.readFileSync(paths.report, 'utf8'), pages));
 }
 const skipped = notebooks.slice(passed + failed);
 if (skipped.length > 0) console.error(`skipped after the failure: ${skipped.join(', ')}`);

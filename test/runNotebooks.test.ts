@@ -10,6 +10,7 @@ import * as path from 'path';
 import { projectRoot } from '../lib/core/config';
 import { DatasetError } from '../lib/core/errors';
 import { inspect } from 'util';
+import { withNotebookPageLinks } from '../lib/view/notebookPages';
 import { errorLines, errorText } from '../scripts/notebook-failure';
 import { someXrays, temporaryFolder } from './helpers';
 
@@ -141,6 +142,20 @@ describe('npm start: first contact (scripts/run-notebooks.ts)', function () {
       assert.match(cells[1][1], /Error: no dose in 'abc'/);
       assert.deepEqual(cells[2], [null, ''], 'the cell after the error did not run');
       assert.ok(!fs.existsSync(path.join(outputs, 'notebooks', '03-later.ipynb')));
+      // The readable page: self-contained, no scripts (Debian's template loads two from file://).
+      const page = fs.readFileSync(path.join(outputs, 'notebooks', '01-unexpected.html'), 'utf8');
+      assert.match(page, /no dose in &#39;abc&#39;|no dose in 'abc'/);
+      assert.doesNotMatch(page, /<script|file:\/\//);
+      // nbclient stores the kernel's own language_info: the project's notebooks must say the same, or
+      // Jupyter marks them "unsaved changes" as soon as they open.
+      const languageInfo = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')).metadata.language_info;
+      const kernelSays = languageInfo(copy);
+      assert.equal(kernelSays.name, 'typescript');
+      for (const name of fs
+        .readdirSync(path.join(projectRoot, 'notebooks'))
+        .filter((file) => file.endsWith('.ipynb'))) {
+        assert.deepEqual(languageInfo(path.join(projectRoot, 'notebooks', name)), kernelSays, name);
+      }
     });
 
     it("the project's own error (DatasetError): one line with its name, no stack trace, in the terminal and in the notebook", async () => {
@@ -158,6 +173,21 @@ describe('npm start: first contact (scripts/run-notebooks.ts)', function () {
       assert.equal(text.trim().split('\n').length, 1, text);
       assert.ok(text.startsWith(message), text);
     });
+  });
+});
+
+describe('report.html links the notebook pages', () => {
+  it('adds one section before </main>, and replaces it on the next run', () => {
+    const report = '<html><body><main><h1>Report</h1></main></body></html>';
+    const once = withNotebookPageLinks(report, [{ title: '01-data', href: 'notebooks/01-data.html' }]);
+    assert.match(
+      once,
+      /<a href="notebooks\/01-data\.html">01-data<\/a><\/li><\/ul><!-- \/notebook-pages --><\/main>/,
+    );
+    const twice = withNotebookPageLinks(once, [{ title: '05-gradcam', href: 'notebooks/05-gradcam.html' }]);
+    assert.equal((twice.match(/The executed notebooks/g) ?? []).length, 1);
+    assert.ok(!twice.includes('01-data') && twice.includes('05-gradcam'));
+    assert.equal(withNotebookPageLinks(twice, []), report);
   });
 });
 
