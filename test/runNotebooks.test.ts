@@ -180,10 +180,7 @@ describe('report.html links the notebook pages', () => {
   it('adds one section before </main>, and replaces it on the next run', () => {
     const report = '<html><body><main><h1>Report</h1></main></body></html>';
     const once = withNotebookPageLinks(report, [{ title: '01-data', href: 'notebooks/01-data.html' }]);
-    assert.match(
-      once,
-      /<a href="notebooks\/01-data\.html">01-data<\/a><\/li><\/ul><!-- \/notebook-pages --><\/main>/,
-    );
+    assert.match(once, /<a href="notebooks\/01-data\.html">01-data<\/a><\/li><\/ul><!-- \/notebook-pages --><\/main>/);
     const twice = withNotebookPageLinks(once, [{ title: '05-gradcam', href: 'notebooks/05-gradcam.html' }]);
     assert.equal((twice.match(/The executed notebooks/g) ?? []).length, 1);
     assert.ok(!twice.includes('01-data') && twice.includes('05-gradcam'));
