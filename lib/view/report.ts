@@ -6,7 +6,9 @@
  */
 import { writeFileAtomic } from '../core/atomic';
 import { UserFacingError } from '../core/errors';
-import { BinaryMetrics, ConfidenceInterval, ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/metrics';
+import { ConfidenceInterval } from '../evaluate/bootstrap';
+import { BinaryMetrics } from '../evaluate/confusion';
+import { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
 import { escapeHtml } from './html';
 
 export interface ReportFigure {

@@ -4,7 +4,7 @@
  */
 import type { FigureName } from '../core/config';
 import { confusionMatrixChart, lineChart } from './charts';
-import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/metrics';
+import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
 import { formatWithInterval, ReportFigure } from './report';
 
 export type NamedFigure = ReportFigure & { name: FigureName };
