@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../lib/core/atomic';
-import { rgbToPng } from '../lib/view/charts';
+import { rgbToPng } from '../lib/view/imageGrid';
 import { UserFacingError } from '../lib/core/errors';
 import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';

@@ -3,7 +3,8 @@
  * ROC, precision-recall, reliability diagram and confusion matrix, plus the metric table rows.
  */
 import type { FigureName } from '../core/config';
-import { confusionMatrixChart, lineChart } from './charts';
+import { confusionMatrixChart } from './confusionChart';
+import { lineChart } from './lineChart';
 import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
 import { formatWithInterval, ReportFigure } from './report';
 

@@ -2,7 +2,7 @@
  * What training looks like: loss and accuracy curves (train and validation) per epoch, redrawn
  * live in a notebook after every epoch, and a batch counter while an epoch runs.
  */
-import { lineChart } from './charts';
+import { lineChart } from './lineChart';
 import { liveOutput } from './display';
 import { createProgress } from './progress';
 import type { EpochLog, TrainingHooks } from '../head/train';
