@@ -5,7 +5,7 @@
 import * as os from 'os';
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { UserFacingError } from '../core/errors';
-import { onnxConvMapsName, onnxInputName, onnxPooledName } from './kerasToOnnx';
+import { onnxConvMapsName, onnxInputName, onnxPooledName } from './onnxGraph';
 import { ensureBackboneOnnx } from './onnxExport';
 import { WeightsPaths } from './weights';
 import { convMapShape, featureLength, type FeatureEngine } from '../core/contracts';

@@ -10,10 +10,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic';
 import { ModelFileError } from '../core/errors';
-import { KerasModelJson, kerasResnetToOnnx } from './kerasToOnnx';
+import { kerasResnetToOnnx } from './kerasToOnnx';
+import { KerasModelJson } from './kerasWeights';
 import { WeightsPaths } from './weights';
 
-/** Bumped whenever kerasToOnnx.ts changes what it writes, so old exports are rebuilt. */
+/**
+ * Bumped whenever kerasToOnnx.ts (or onnxGraph.ts, kerasWeights.ts) changes what it writes, so old
+ * exports are rebuilt.
+ */
 export const onnxExporterVersion = 1;
 
 export interface OnnxModelPaths {
