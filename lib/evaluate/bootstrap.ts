@@ -6,7 +6,7 @@ import { countOutcomes, metricsFromOutcomes } from './confusion';
 import { rankingScores } from './ranking';
 import { checkThreshold, prepare, PreparedSample, ThresholdOptions, unitWeights } from './sample';
 
-export const bootstrapMetricNames = [
+const bootstrapMetricNames = [
   'sensitivity',
   'specificity',
   'ppv',

@@ -56,12 +56,6 @@ export function showHtml(markup: string): void {
   tslabInKernel()?.display.html(markup);
 }
 
-export function showMarkdown(markdown: string): void {
-  const tslab = tslabInKernel();
-  if (tslab) tslab.display.markdown(markdown);
-  else console.log(markdown);
-}
-
 /** A small HTML table, for metrics and counts in notebooks. */
 export function htmlTable(header: string[], rows: (string | number)[][]): string {
   const cell = (value: string | number, tag: string) =>

@@ -36,7 +36,7 @@ export interface ScreeningReport {
 const pngSignature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** A metric value with fixed decimals; NaN (undefined, e.g. no positive cases) reads "n/a". */
-export function formatNumber(value: number, digits = 3): string {
+function formatNumber(value: number, digits = 3): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
 }
 
