@@ -40,7 +40,7 @@ export interface PipelineOptions {
   batchSize: number;
   /** Batches decoded ahead of the one being consumed; default 2. Memory: about (prefetch + 1) x batchSize x 0.6 MB. */
   prefetch?: number;
-  /** Image side; default 224. */
+  /** Image side; default contracts.imageSize, the one the engines are built for (tests use tiny images). */
   imageSize?: number;
   /** Replaces the decoder (tests): must return size x size RGB bytes. */
   loadImage?: (file: string, size: number) => Promise<RgbImage>;

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { applyColormap, roundToUint8 } from './colormap';
+import { imageSize } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
 
 export interface GradCamMap {
@@ -213,7 +214,7 @@ export function gradCam(
   convMap: tf.Tensor4D,
   head: tf.LayersModel,
   classIndex: number,
-  outputSize = 224,
+  outputSize = imageSize,
 ): GradCamResult {
   if (!Number.isInteger(outputSize) || outputSize < 1) {
     throw new UserFacingError(`Grad-CAM output size must be a positive integer, got ${outputSize}`);
