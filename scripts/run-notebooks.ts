@@ -27,7 +27,9 @@ const timeoutSeconds = Number(process.env.NOTEBOOK_TIMEOUT_SECONDS ?? 3600);
 
 fs.mkdirSync(paths.notebooks, { recursive: true });
 console.log(
-  `running ${notebooks.length} notebooks on ${config.dataDir}${config.subsetPerClass ? ` (${config.subsetPerClass} images per class)` : ''}; outputs in ${paths.folder}`,
+  `running ${notebooks.length} notebooks on ` +
+    `${config.dataDir}${config.subsetPerClass ? ` (${config.subsetPerClass} images per class)` : ''}; outputs in ` +
+    `${paths.folder}`,
 );
 const started = Date.now();
 let passed = 0;
@@ -95,7 +97,8 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   } else {
     const { loss, accuracy } = metrics.test;
     console.log(
-      `metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`,
+      `metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ` +
+        `${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`,
     );
   }
 }

@@ -100,7 +100,8 @@ export async function* preprocessedBatches(
   const fill = (limit: number) => {
     while (queue.length < limit && next < files.length) {
       const batch = decodeBatch(files.slice(next, next + batchSize), imageSize, loadImage);
-      batch.catch(() => undefined); // awaited below; this only keeps an early rejection from being reported as unhandled
+      // Awaited below; this only keeps an early rejection from being reported as unhandled.
+      batch.catch(() => undefined);
       queue.push(batch);
       next += batchSize;
     }

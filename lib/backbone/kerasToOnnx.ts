@@ -122,7 +122,8 @@ export function kerasResnetToOnnx(
         const kernel = weight(name, 'kernel')!;
         if (kernel.length !== kernelY * kernelX * source.channels * filters) {
           throw new ModelFileError(
-            `layer ${name}: kernel holds ${kernel.length} values, expected ${kernelY}x${kernelX}x${source.channels}x${filters}`,
+            `layer ${name}: kernel holds ${kernel.length} values, expected ` +
+              `${kernelY}x${kernelX}x${source.channels}x${filters}`,
           );
         }
         const bias = layerConfig.use_bias ? weight(name, 'bias')! : undefined;

@@ -60,7 +60,8 @@ export function batchNormParameters(
   const axisValue = Array.isArray(axis) ? axis : [axis];
   if (axisValue.length !== 1 || (axisValue[0] !== 3 && axisValue[0] !== -1)) {
     throw new ModelFileError(
-      `layer ${layer.name}: batch normalisation over axis ${JSON.stringify(axis)} is not supported (channels last only)`,
+      `layer ${layer.name}: batch normalisation over axis ${JSON.stringify(axis)} is not supported (channels last ` +
+        `only)`,
     );
   }
   const parameters: BatchNormParameters = {

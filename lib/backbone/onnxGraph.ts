@@ -128,7 +128,8 @@ export class OnnxGraph {
       opsetImport: [{ domain: '', version: opsetVersion }],
       producerName: producer,
       docString:
-        'ResNet50 without top (Keras ImageNet weights), batch norm folded into the convolutions. Input: caffe-preprocessed NHWC.',
+        'ResNet50 without top (Keras ImageNet weights), batch norm folded into the convolutions. Input: ' +
+        'caffe-preprocessed NHWC.',
       graph: {
         name: 'resnet50_notop',
         node: nodes,

@@ -307,7 +307,8 @@ export function verifyWeights(paths: WeightsPaths): void {
     if (!fs.existsSync(file)) throw new ModelFileError('missing; run `npm run setup`', file);
     if (sha256(fs.readFileSync(file)) !== expected) {
       throw new ModelFileError(
-        'is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run setup`',
+        'is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run ' +
+          'setup`',
         file,
       );
     }

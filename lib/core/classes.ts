@@ -47,7 +47,8 @@ export function matchClassFolders(
   if (unmatched.length) {
     const plural = unmatched.length > 1;
     problems.push(
-      `class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the model's classes`,
+      `class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the ` +
+        `model's classes`,
     );
   }
   const missing = classNames.filter((_, index) => !mapping.includes(index));

@@ -55,7 +55,9 @@ export function resolveCrossSplitDuplicates<T>(
   const dropKeys = new Map<string, DroppedDuplicate>();
   for (const group of groups) {
     const present = group.members.map((member) => member.path).filter((key) => splitOfKey.has(key));
-    const splitsHere = [...new Set(present.map((key) => splitOfKey.get(key) as string))].sort((a, b) => rank(a) - rank(b));
+    const splitsHere = [...new Set(present.map((key) => splitOfKey.get(key) as string))].sort(
+      (a, b) => rank(a) - rank(b),
+    );
     if (splitsHere.length < 2) continue;
     const keptIn = splitsHere[0];
     for (const key of present) {
@@ -66,6 +68,8 @@ export function resolveCrossSplitDuplicates<T>(
   const resolved: Record<string, T[]> = {};
   for (const name of splitNames) resolved[name] = splits[name].filter((item) => !dropKeys.has(keyOf(item)));
   const dropped = [...dropKeys.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const notes = dropped.map((entry) => `dropped ${entry.key} from ${entry.split}: duplicate of an image kept in ${entry.keptIn}`);
+  const notes = dropped.map(
+    (entry) => `dropped ${entry.key} from ${entry.split}: duplicate of an image kept in ` + `${entry.keptIn}`,
+  );
   return { splits: resolved, dropped, notes };
 }

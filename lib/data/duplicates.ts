@@ -153,7 +153,8 @@ function describeGroup(images: HashedImage[]): DuplicateGroup {
       sha1,
     }))
     .sort(byPath);
-  const distinct = (values: (string | number | undefined)[]) => new Set(values.filter((value) => value !== undefined)).size;
+  const distinct = (values: (string | number | undefined)[]) =>
+    new Set(values.filter((value) => value !== undefined)).size;
   return {
     members,
     maxDistance,
@@ -165,7 +166,10 @@ function describeGroup(images: HashedImage[]): DuplicateGroup {
 }
 
 /** Hashes the images (skipping unreadable ones, see hashImages) and groups exact and near duplicates. */
-export async function findDuplicates(items: readonly ImageItem[], options: DuplicateOptions = {}): Promise<DuplicateScan> {
+export async function findDuplicates(
+  items: readonly ImageItem[],
+  options: DuplicateOptions = {},
+): Promise<DuplicateScan> {
   const { hashed, skipped } = await hashImages(items, options);
   return { groups: groupDuplicates(hashed, options), skipped, hashedCount: hashed.length };
 }

@@ -74,9 +74,15 @@ async function imageSignature(image: Buffer): Promise<ImageSignature> {
   const raw = { width: info.width, height: info.height, channels: info.channels };
   const [small, thumbnailPixels] = await Promise.all([
     sharp(data, { raw }).resize(9, 8, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true }),
-    sharp(data, { raw }).resize(thumbnailSize, thumbnailSize, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true }),
+    sharp(data, { raw })
+      .resize(thumbnailSize, thumbnailSize, { fit: 'fill' })
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
   ]);
-  return { hash: differenceHash(small.data, small.info.channels), thumbnail: standardise(thumbnailPixels.data, thumbnailPixels.info.channels) };
+  return {
+    hash: differenceHash(small.data, small.info.channels),
+    thumbnail: standardise(thumbnailPixels.data, thumbnailPixels.info.channels),
+  };
 }
 
 /** Packs the 64 left/right comparisons of a 9x8 image, row by row, first bit highest. */
@@ -126,7 +132,10 @@ const signatureBytes = 8 + thumbnailSize * thumbnailSize * 4;
 function encodeSignature(signature: ImageSignature): Buffer {
   const payload = Buffer.alloc(signatureBytes);
   payload.writeBigUInt64LE(BigInt.asUintN(hashBits, signature.hash), 0);
-  Buffer.from(signature.thumbnail.buffer, signature.thumbnail.byteOffset, signature.thumbnail.byteLength).copy(payload, 8);
+  Buffer.from(signature.thumbnail.buffer, signature.thumbnail.byteOffset, signature.thumbnail.byteLength).copy(
+    payload,
+    8,
+  );
   return payload;
 }
 
@@ -142,7 +151,10 @@ function readImageFile(filePath: string): Buffer {
     bytes = fs.readFileSync(filePath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ImageDecodeError(code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(error)})`, filePath);
+    throw new ImageDecodeError(
+      code === 'ENOENT' ? 'file not found' : `cannot be read ` + `(${code ?? String(error)})`,
+      filePath,
+    );
   }
   if (bytes.length === 0) throw new ImageDecodeError('is an empty (zero-byte) file', filePath);
   return bytes;
@@ -203,7 +215,8 @@ export async function hashImages(
         const cached = cache?.get(sha1);
         const signature = cached ? decodeSignature(cached) : await signatureOf(item.path, bytes);
         // Two copies decoded at once are stored once.
-        if (cache && !cached && !computed.some((record) => record.hash === sha1)) computed.push({ hash: sha1, payload: encodeSignature(signature) });
+        if (cache && !cached && !computed.some((record) => record.hash === sha1))
+          computed.push({ hash: sha1, payload: encodeSignature(signature) });
         if (computed.length >= 256) cache?.add(computed.splice(0));
         results[index] = { ...item, ...signature, sha1 };
       } catch (error) {

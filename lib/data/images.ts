@@ -58,7 +58,11 @@ function describeSharpError(error: unknown): string {
 }
 
 /** Keras preprocess_input(mode="caffe"): RGB -> BGR, subtract the ImageNet mean, no scaling. */
-export function caffePreprocess(rgb: Uint8Array, output = new Float32Array(rgb.length), outputOffset = 0): Float32Array {
+export function caffePreprocess(
+  rgb: Uint8Array,
+  output = new Float32Array(rgb.length),
+  outputOffset = 0,
+): Float32Array {
   for (let i = 0; i < rgb.length; i += 3) {
     output[outputOffset + i] = rgb[i + 2] - caffeMeanBgr[0];
     output[outputOffset + i + 1] = rgb[i + 1] - caffeMeanBgr[1];

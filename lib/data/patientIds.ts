@@ -47,7 +47,10 @@ export function readPatientIds(csvPath: string): Map<string, string> {
     text = fs.readFileSync(csvPath, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UserFacingError(code === 'ENOENT' ? 'patient id file not found' : `cannot read the patient id file (${code})`, csvPath);
+    throw new UserFacingError(
+      code === 'ENOENT' ? 'patient id file not found' : `cannot read the patient id file ` + `(${code})`,
+      csvPath,
+    );
   }
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = parseCsvLine(lines[0] ?? '');
@@ -56,7 +59,8 @@ export function readPatientIds(csvPath: string): Map<string, string> {
   const patientColumn = normalised.findIndex((name) => patientColumnNames.includes(name));
   if (!header || fileColumn < 0 || patientColumn < 0) {
     throw new UserFacingError(
-      `line 1: header must name a file column (${fileColumnNames.join(', ')}) and a patient column (${patientColumnNames.join(', ')}); got "${lines[0] ?? ''}"`,
+      `line 1: header must name a file column (${fileColumnNames.join(', ')}) and a patient column ` +
+        `(${patientColumnNames.join(', ')}); got "${lines[0] ?? ''}"`,
       csvPath,
     );
   }
@@ -68,7 +72,10 @@ export function readPatientIds(csvPath: string): Map<string, string> {
     const fields = parseCsvLine(lines[index]);
     if (!fields) throw new UserFacingError(`line ${lineNumber}: a quoted field is not closed`, csvPath);
     if (fields.length !== header.length) {
-      throw new UserFacingError(`line ${lineNumber}: expected ${header.length} fields like the header, found ${fields.length}`, csvPath);
+      throw new UserFacingError(
+        `line ${lineNumber}: expected ${header.length} fields like the header, found ` + `${fields.length}`,
+        csvPath,
+      );
     }
     const file = path.basename(fields[fileColumn].replace(/\\/g, '/'));
     const patient = fields[patientColumn];
@@ -77,7 +84,8 @@ export function readPatientIds(csvPath: string): Map<string, string> {
     const earlier = patients.get(file);
     if (earlier !== undefined && earlier !== patient) {
       throw new UserFacingError(
-        `line ${lineNumber}: ${file} is listed for patient ${patient} but line ${lineOfFile.get(file)} gives patient ${earlier}`,
+        `line ${lineNumber}: ${file} is listed for patient ${patient} but line ${lineOfFile.get(file)} gives ` +
+          `patient ${earlier}`,
         csvPath,
       );
     }
@@ -115,7 +123,9 @@ export function groupingKeys(
     });
   }
   for (const group of sources.duplicateGroups ?? []) {
-    const indices = group.members.map((member) => indexOfPath.get(member.path)).filter((index): index is number => index !== undefined);
+    const indices = group.members
+      .map((member) => indexOfPath.get(member.path))
+      .filter((index): index is number => index !== undefined);
     for (const index of indices.slice(1)) sets.union(indices[0], index);
   }
   const keys = new Map<string, string>();

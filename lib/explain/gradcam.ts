@@ -145,8 +145,9 @@ function linearAxis(
 /**
  * Bilinear resize of a single-channel float map, matching cv2.resize(map, (w, h)) with its default
  * INTER_LINEAR: pixel centres at (i + 0.5) * scale - 0.5, border replication, a horizontal pass then
- * a vertical pass, each in float32 (checked bit for bit against OpenCV 4.6 on a 7x7 -> 224x224 map). Done here rather than with tf.image.resizeBilinear so that the
- * convention (halfPixelCenters, alignCorners, edge clamping) is certain.
+ * a vertical pass, each in float32 (checked bit for bit against OpenCV 4.6 on a 7x7 -> 224x224 map).
+ * Done here rather than with tf.image.resizeBilinear so that the convention (halfPixelCenters,
+ * alignCorners, edge clamping) is certain.
  */
 export function resizeBilinear(
   source: Float32Array,

@@ -39,7 +39,8 @@ export function splitByConfig(
     groupOf = (image) => grouping.keys.get(absolutePath(dataset.root, image));
     const alone = grouping.withoutPatientId.length;
     log(
-      `splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own patient`,
+      `splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own ` +
+        `patient`,
     );
   }
   const { testFraction, validationFraction, seed } = config;

@@ -104,7 +104,8 @@ export function lineChart(options: LineChartOptions): Buffer {
   series.forEach((one, index) => {
     if (!Array.isArray(one.x) || !Array.isArray(one.y) || one.x.length !== one.y.length) {
       throw new UserFacingError(
-        `series ${index} ("${one.name}") needs x and y arrays of the same length, got ${one.x?.length} and ${one.y?.length}`,
+        `series ${index} ("${one.name}") needs x and y arrays of the same length, got ${one.x?.length} and ` +
+          `${one.y?.length}`,
       );
     }
   });

@@ -29,7 +29,11 @@ export function describeProgress(
   const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
   const remaining = rate > 0 ? (total - done) / rate : Infinity;
   const bar = `${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}`;
-  return `${label} ${bar} ${done}/${total} ${(fraction * 100).toFixed(0)}% | ${rate.toFixed(1)}/s | ${done >= total ? `took ${formatSeconds(elapsedSeconds)}` : `eta ${formatSeconds(remaining)}`}${note ? ` | ${note}` : ''}`;
+  const timing = done >= total ? `took ${formatSeconds(elapsedSeconds)}` : `eta ${formatSeconds(remaining)}`;
+  return (
+    `${label} ${bar} ${done}/${total} ${(fraction * 100).toFixed(0)}% | ${rate.toFixed(1)}/s | ` +
+    `${timing}${note ? ` | ${note}` : ''}`
+  );
 }
 
 export function createProgress(label: string, total: number, options: { quiet?: boolean } = {}): Progress {
@@ -41,7 +45,9 @@ export function createProgress(label: string, total: number, options: { quiet?: 
     const output = liveOutput();
     const draw = (done: number, note?: string) =>
       output.html(
-        `<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note))}</pre>`,
+        `<pre style="margin:0">${escapeHtml(
+          describeProgress(label, done, total, (Date.now() - started) / 1000, note),
+        )}</pre>`,
       );
     draw(0);
     return {

@@ -60,7 +60,9 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
       accuracyOutput.png(charts.accuracy);
       const last = history[history.length - 1];
       console.log(
-        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ${last.learningRate}`,
+        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ` +
+          `${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ` +
+          `${last.learningRate}`,
       );
     },
     finish() {
