@@ -4,6 +4,8 @@ export * from './backbone/featureCache';
 export * from './backbone/featurePipeline';
 export * from './backbone/features';
 export * from './backbone/kerasToOnnx';
+export * from './backbone/kerasWeights';
+export * from './backbone/onnxGraph';
 export * from './backbone/onnxEngine';
 export * from './backbone/onnxExport';
 export * from './backbone/resnet50';

@@ -1,5 +1,8 @@
 /** lib/view: what the user sees: charts, progress, notebook display, HTML report. */
-export * from './view/charts';
+export * from './view/drawing';
+export * from './view/lineChart';
+export * from './view/confusionChart';
+export * from './view/imageGrid';
 export * from './view/display';
 export * from './view/html';
 export * from './view/notebookPages';

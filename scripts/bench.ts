@@ -362,7 +362,9 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await engine.dispose();
   return {
-    what: `end to end: pooled features, ${engine.description}, ${prefetch > 0 ? `decode overlapped (prefetch ${prefetch})` : 'decode not overlapped'}`,
+    what:
+      `end to end: pooled features, ${engine.description}, ` +
+      `${prefetch > 0 ? `decode overlapped (prefetch ${prefetch})` : 'decode not overlapped'}`,
     batchSize,
     threads: engine.threads,
     images: done,
@@ -494,7 +496,8 @@ async function main(): Promise<void> {
 
   const loadBefore = os.loadavg();
   progress(
-    `${files.length} images in ${options.dataDir}; ${os.cpus().length} cores (${os.cpus()[0]?.model}); load average ${loadBefore.map((load) => load.toFixed(2)).join(' ')}`,
+    `${files.length} images in ${options.dataDir}; ${os.cpus().length} cores (${os.cpus()[0]?.model}); load average ` +
+      `${loadBefore.map((load) => load.toFixed(2)).join(' ')}`,
   );
   if (loadBefore[0] > 0.5) progress('warning: the machine is busy with other work; figures will be low and noisy');
   const sample = files.slice(0, Math.min(options.images, files.length));
@@ -516,10 +519,12 @@ async function main(): Promise<void> {
   console.log(`\n${table}\n`);
   if (fastest)
     console.log(
-      `Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} (${fastest.imagesPerSecond.toFixed(1)} images/s).`,
+      `Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} ` +
+        `(${fastest.imagesPerSecond.toFixed(1)} images/s).`,
     );
   console.log(
-    `Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores other processes kept busy during the timed runs; figures are only clean where it is near 0.`,
+    `Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores ` +
+      `other processes kept busy during the timed runs; figures are only clean where it is near 0.`,
   );
 
   const report = {

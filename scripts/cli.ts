@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { WeightsPaths } from '../lib/backbone/weights';
-import { BackendName, Config, EngineName, loadConfig } from '../lib/core/config';
+import { BackendName, Config, EngineName, loadConfig, outputPaths } from '../lib/core/config';
 import { weightsMismatch } from '../lib/pipeline/backbone';
 import type { OpenedModel } from '../lib/pipeline/model';
 import { describeError, UserFacingError } from '../lib/core/errors';
@@ -200,7 +200,7 @@ export function configFromArgs(args: ParsedArgs): Config {
 }
 
 export function modelFolderFromArgs(args: ParsedArgs, config: Config): string {
-  return path.resolve(stringFlag(args, 'model') ?? path.join(config.outputsDir, 'model'));
+  return path.resolve(stringFlag(args, 'model') ?? outputPaths(config).model);
 }
 
 // ---------------------------------------------------------------------------------------------

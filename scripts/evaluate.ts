@@ -1,5 +1,6 @@
 /**
- * `npm run evaluate -- --data <folder> [--model outputs/model] [--out dir] [--resamples 1000] [--threshold chosen|0.5|p]`
+ * `npm run evaluate -- --data <folder> [--model outputs/model] [--out dir] [--resamples 1000]
+ *   [--threshold chosen|0.5|p]`
  *
  * External validation: runs a saved model on any class-folder dataset (e.g. another hospital's
  * X-rays) and writes the screening metrics with bootstrap confidence intervals as JSON, the
@@ -17,7 +18,7 @@
  */
 import * as path from 'path';
 import { writeFileAtomic } from '../lib/core/atomic';
-import { outputPaths } from '../lib/core/config';
+import { evaluationPaths, outputPaths } from '../lib/core/config';
 import { currentBackend } from '../lib/core/backend';
 import { matchClassFolders } from '../lib/core/classes';
 import { DatasetError, ModelFileError } from '../lib/core/errors';
@@ -50,7 +51,8 @@ import {
 const spec: CommandSpec = {
   name: 'evaluate',
   summary:
-    'External validation: runs a saved model on a folder with one sub-folder per class and writes metrics with 95% bootstrap CIs (JSON) and an HTML report.',
+    'External validation: runs a saved model on a folder with one sub-folder per class and writes metrics with 95% ' +
+    'bootstrap CIs (JSON) and an HTML report.',
   positionals: { label: '', min: 0, max: 0 },
   flags: [
     {
@@ -63,7 +65,8 @@ const spec: CommandSpec = {
       name: 'out',
       value: 'dir',
       description:
-        'where to write metrics.json, predictions.json, report.html, figures/ (default: outputs/external/<data folder name>)',
+        'where to write metrics.json, predictions.json, report.html, figures/ (default: outputs/external/<data ' +
+        'folder name>)',
     },
     { name: 'resamples', value: 'n', description: 'bootstrap resamples for the confidence intervals (default 1000)' },
     {
@@ -116,6 +119,7 @@ main(spec, async (args) => {
   const out = path.resolve(
     stringFlag(args, 'out') ?? path.join(outputPaths(config).external, path.basename(dataFolder)),
   );
+  const written = evaluationPaths(out);
 
   // Everything that can be checked cheaply is checked before the backbone is loaded.
   const info = checkModelFolder(modelFolder);
@@ -150,7 +154,8 @@ main(spec, async (args) => {
   if (missingClass) {
     const undefinedMetric = missingClass === info.classNames[info.positiveClass] ? 'sensitivity' : 'specificity';
     notes.push(
-      `No readable ${missingClass} images: metrics that need both classes (AUC, ${undefinedMetric}) are undefined (n/a).`,
+      `No readable ${missingClass} images: metrics that need both classes (AUC, ${undefinedMetric}) are undefined ` +
+        `(n/a).`,
     );
   }
   if (weightsWarning) notes.push(weightsWarning.replace(/^warning: /, ''));
@@ -194,11 +199,9 @@ main(spec, async (args) => {
       : metrics.metrics.atDefaultThreshold;
 
   const figures = screeningFigures(metrics.metrics, headline);
-  await Promise.all(
-    figures.map((figure) => writeFileAtomic(path.join(out, 'figures', `${figure.name}.png`), figure.png)),
-  );
+  await Promise.all(figures.map((figure) => writeFileAtomic(written.figure(figure.name), figure.png)));
   writePredictions(
-    path.join(out, 'predictions.json'),
+    written.predictions,
     info.classNames,
     extraction.kept.map((index, row) => ({
       file: relative(files[index]),
@@ -207,23 +210,21 @@ main(spec, async (args) => {
       predictedClass: info.classNames[decide(probabilities[row], info, metrics.headline.threshold)],
     })),
   );
-  writeRunMetrics(path.join(out, 'metrics.json'), metrics);
-  await writeEvaluationReport(
-    path.join(out, 'report.html'),
-    `External validation on ${path.basename(dataFolder)}`,
-    metrics,
-    figures,
-  );
+  writeRunMetrics(written.metrics, metrics);
+  await writeEvaluationReport(written.report, `External validation on ${path.basename(dataFolder)}`, metrics, figures);
 
   if (extraction.skipped.length) note(skippedSummary(extraction.skipped, false));
   const perClass = info.classNames.map((name) => `${name} ${metrics.counts.perClass[name]}`).join(', ');
   const skippedNote = extraction.skipped.length ? `; ${extraction.skipped.length} skipped` : '';
-  const thresholdText = `${Number(headline.threshold.toFixed(4))} (${headline === metrics.metrics.atDefaultThreshold ? 'argmax' : headline.description})`;
+  const thresholdText =
+    `${Number(headline.threshold.toFixed(4))} ` +
+    `(${headline === metrics.metrics.atDefaultThreshold ? 'argmax' : headline.description})`;
   const confidence = Math.round(metrics.metrics.bootstrap.confidence * 100);
   printResult(
-    `external validation on ${extraction.kept.length} images (${perClass}${skippedNote}) at threshold ${thresholdText}: ` +
+    `external validation on ${extraction.kept.length} images (${perClass}${skippedNote}) at threshold ` +
+      `${thresholdText}: ` +
       `${headlineMetrics(headline, 2)} (${confidence}% bootstrap CIs)`,
   );
-  printResult(`wrote ${displayPath(path.join(out, 'report.html'))} and ${displayPath(path.join(out, 'metrics.json'))}`);
+  printResult(`wrote ${displayPath(written.report)} and ${displayPath(written.metrics)}`);
   return 0;
 });

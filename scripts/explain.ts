@@ -11,11 +11,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../lib/core/atomic';
-import { rgbToPng } from '../lib/view/charts';
+import { rgbToPng } from '../lib/view/imageGrid';
 import { UserFacingError } from '../lib/core/errors';
 import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { matchClass } from '../lib/core/classes';
+import { outputPaths } from '../lib/core/config';
 import { convMapShape, imageSize } from '../lib/core/contracts';
 import { checkModelFolder } from '../lib/head/modelStore';
 import { decide } from '../lib/head/predict';
@@ -38,14 +39,16 @@ import {
 const spec: CommandSpec = {
   name: 'explain',
   summary:
-    'Writes the Grad-CAM overlay of one chest X-ray (where the model looked) as a PNG and prints the class probabilities.',
+    'Writes the Grad-CAM overlay of one chest X-ray (where the model looked) as a PNG and prints the class ' +
+    'probabilities.',
   positionals: { label: '<image>', min: 1, max: 1 },
   flags: [
     {
       name: 'out',
       value: 'file.png',
       description:
-        'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image name>-gradcam.png)',
+        'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image ' +
+        'name>-gradcam.png)',
     },
     {
       name: 'class',
@@ -56,9 +59,9 @@ const spec: CommandSpec = {
   ],
 };
 
-function outputPath(requested: string | undefined, image: string, outputsDir: string): string {
+function outputPath(requested: string | undefined, image: string, explainDir: string): string {
   const name = `${path.basename(image, path.extname(image))}-gradcam.png`;
-  if (requested === undefined) return path.join(outputsDir, 'explain', name);
+  if (requested === undefined) return path.join(explainDir, name);
   const resolved = path.resolve(requested);
   if (
     requested.endsWith('/') ||
@@ -81,11 +84,12 @@ main(spec, async (args) => {
     classIndex = matchClass(requestedClass, info.classNames);
     if (classIndex < 0)
       throw new UserFacingError(
-        `--class "${requestedClass}" is not a class of the model in ${displayPath(modelFolder)}; choose one of ${info.classNames.join(', ')}`,
+        `--class "${requestedClass}" is not a class of the model in ${displayPath(modelFolder)}; choose one of ` +
+          `${info.classNames.join(', ')}`,
       );
   }
   const imageFile = args.positionals[0];
-  const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir);
+  const out = outputPath(stringFlag(args, 'out'), imageFile, outputPaths(config).explain);
   const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
   const image = await loadImageRgb(imageFile, size);
@@ -112,9 +116,8 @@ main(spec, async (args) => {
     writeFileAtomicSync(out, png);
     const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
     printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
-    printResult(
-      `probabilities: ${listed}; predicted ${info.classNames[predicted]}${threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : ''}`,
-    );
+    const cutOff = threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : '';
+    printResult(`probabilities: ${listed}; predicted ${info.classNames[predicted]}${cutOff}`);
   } finally {
     convMap.dispose();
     model.head.dispose();

@@ -34,7 +34,8 @@ import {
 const spec: CommandSpec = {
   name: 'predict',
   summary:
-    'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, predicted class).',
+    'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, ' +
+    'predicted class).',
   positionals: { label: '<image or folder>...', min: 1, max: Infinity },
   flags: commonFlags,
 };

@@ -180,7 +180,8 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   } else {
     const { loss, accuracy } = metrics.test;
     console.log(
-      `metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`,
+      `metrics: backend ${metrics.backend}, engine ${metrics.engine}, data ${JSON.stringify(split)}, test loss ` +
+        `${loss.toFixed(4)}, test accuracy ${accuracy.toFixed(4)}`,
     );
   }
 }

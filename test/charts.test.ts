@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import sharp from 'sharp';
-import { confusionMatrixChart, imageGrid, lineChart, rgbToPng, seriesColours } from '../lib/view/charts';
+import { confusionMatrixChart, imageGrid, lineChart, rgbToPng, seriesColours } from '../lib/view';
 
 const pngSignature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

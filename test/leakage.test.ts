@@ -16,7 +16,7 @@ import {
   perceptualHash,
   readPatientIds,
   resolveCrossSplitDuplicates,
-} from '../lib/data/leakage';
+} from '../lib/data';
 
 const cxrDir = process.env.CXR_DATA_DIR ? path.resolve(process.env.CXR_DATA_DIR) : articleDefaults.dataDir;
 const covidImage = path.join(cxrDir, 'COVID', 'COVID-3112.png');

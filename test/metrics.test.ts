@@ -13,7 +13,7 @@ import {
   predictLabels,
   rocAuc,
   rocCurve,
-} from '../lib/evaluate/metrics';
+} from '../lib/evaluate';
 import { createRandom } from '../lib/core/random';
 
 const COVID = 0;

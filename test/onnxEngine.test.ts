@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createFeatureEngine, TfjsFeatureEngine } from '../lib/backbone/engine';
 import { UserFacingError } from '../lib/core/errors';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
-import { foldBatchNorm } from '../lib/backbone/kerasToOnnx';
+import { foldBatchNorm } from '../lib/backbone';
 import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from '../lib/backbone/onnxEngine';
 import { ensureBackboneOnnx, onnxModelPaths, staleReason } from '../lib/backbone/onnxExport';
 import { weightsPaths } from '../lib/backbone/weights';

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { createCanvas } from 'canvas';
 import sharp from 'sharp';
 import { UserFacingError } from '../lib/core/errors';
-import { evaluateScreening } from '../lib/evaluate/metrics';
+import { evaluateScreening } from '../lib/evaluate';
 import { createRandom } from '../lib/core/random';
 import { formatDuration, formatWithInterval, renderReport, ScreeningReport, writeReport } from '../lib/view/report';
 import { escapeHtml } from '../lib/view/html';

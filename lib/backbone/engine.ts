@@ -9,7 +9,7 @@ import type { BackendName, EngineName } from '../core/config';
 import { UserFacingError } from '../core/errors';
 import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from './onnxEngine';
 import { WeightsPaths } from './weights';
-import { convMapShape, featureLength } from '../core/contracts';
+import { convMapShape, featureLength, imageSize } from '../core/contracts';
 import type { FeatureEngine } from '../core/contracts';
 
 export class TfjsFeatureEngine implements FeatureEngine {
@@ -31,7 +31,7 @@ export class TfjsFeatureEngine implements FeatureEngine {
 
   async pooledFeatures(input: Float32Array, count: number): Promise<Float32Array> {
     const pooled = tf.tidy(() => {
-      const maps = this.backbone.predict(tf.tensor4d(input, [count, 224, 224, 3])) as tf.Tensor4D;
+      const maps = this.backbone.predict(tf.tensor4d(input, [count, imageSize, imageSize, 3])) as tf.Tensor4D;
       return tf.mean(maps, [1, 2]);
     });
     const values = (await pooled.data()) as Float32Array;
@@ -42,7 +42,9 @@ export class TfjsFeatureEngine implements FeatureEngine {
   }
 
   async convMaps(input: Float32Array, count: number): Promise<Float32Array> {
-    const maps = tf.tidy(() => this.backbone.predict(tf.tensor4d(input, [count, 224, 224, 3])) as tf.Tensor4D);
+    const maps = tf.tidy(
+      () => this.backbone.predict(tf.tensor4d(input, [count, imageSize, imageSize, 3])) as tf.Tensor4D,
+    );
     const values = (await maps.data()) as Float32Array;
     maps.dispose();
     if (values.length !== count * convMapShape[0] * convMapShape[1] * convMapShape[2])

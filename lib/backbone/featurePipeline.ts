@@ -40,7 +40,7 @@ export interface PipelineOptions {
   batchSize: number;
   /** Batches decoded ahead of the one being consumed; default 2. Memory: about (prefetch + 1) x batchSize x 0.6 MB. */
   prefetch?: number;
-  /** Image side; default 224. */
+  /** Image side; default contracts.imageSize, the one the engines are built for (tests use tiny images). */
   imageSize?: number;
   /** Replaces the decoder (tests): must return size x size RGB bytes. */
   loadImage?: (file: string, size: number) => Promise<RgbImage>;
@@ -100,7 +100,8 @@ export async function* preprocessedBatches(
   const fill = (limit: number) => {
     while (queue.length < limit && next < files.length) {
       const batch = decodeBatch(files.slice(next, next + batchSize), imageSize, loadImage);
-      batch.catch(() => undefined); // awaited below; this only keeps an early rejection from being reported as unhandled
+      // Awaited below; this only keeps an early rejection from being reported as unhandled.
+      batch.catch(() => undefined);
       queue.push(batch);
       next += batchSize;
     }

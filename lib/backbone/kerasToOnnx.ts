@@ -5,79 +5,13 @@
  * Only the layer types ResNet50 uses are supported (InputLayer, ZeroPadding2D, Conv2D,
  * BatchNormalization, Activation relu/linear, MaxPooling2D, Add); anything else is refused with
  * the layer's name rather than silently mistranslated.
- *
- * Encoding: the `onnx-proto` package (generated protobufjs code for onnx.proto v1.10) rather
- * than a hand-written protobuf writer: the message layout then comes from the official schema,
- * and its protobufjs Writer copies the 94 MB of raw weight bytes once, which is fast enough.
+ * The ONNX graph builder and the encoding are in onnxGraph.ts, the weights and batch-norm folding
+ * in kerasWeights.ts.
  */
-import { onnx } from 'onnx-proto';
 import * as os from 'os';
 import { ModelFileError } from '../core/errors';
-
-/** The ONNX graph's input name: NHWC float32 [N,224,224,3], caffe-preprocessed. */
-export const onnxInputName = 'input';
-/** Global-average-pooled conv5_block3_out, [N,2048]. */
-export const onnxPooledName = 'pooled';
-/** conv5_block3_out in NHWC, [N,7,7,2048], as the tfjs model outputs it. */
-export const onnxConvMapsName = 'conv5_block3_out';
-
-/** Opset 13 is old enough for any ONNX Runtime of the last years and has every op used here. */
-const opsetVersion = 13;
-/** IR version 7 goes with opset 13. */
-const irVersion = 7;
-
-interface KerasLayer {
-  name: string;
-  class_name: string;
-  config: Record<string, unknown>;
-  inbound_nodes: [string, number, number, Record<string, unknown>][][];
-}
-
-export interface KerasModelJson {
-  modelTopology: {
-    model_config: {
-      config: {
-        layers: KerasLayer[];
-        input_layers: [string, number, number][];
-        output_layers: [string, number, number][];
-      };
-    };
-  };
-  weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
-}
-
-/** A tensor of the NCHW graph: its ONNX name, spatial size and channels (batch stays dynamic). */
-interface GraphTensor {
-  onnxName: string;
-  height: number;
-  width: number;
-  channels: number;
-  /** Produced by a ReLU: then zero padding and -inf padding give the same max-pool result. */
-  nonNegative: boolean;
-  /** A ZeroPadding2D not yet applied: [top, left, bottom, right] around `onnxName`. */
-  pendingPads?: [number, number, number, number];
-}
-
-type AttributeValue = number | number[] | string;
-
-function attribute(name: string, value: AttributeValue): onnx.IAttributeProto {
-  const type = onnx.AttributeProto.AttributeType;
-  if (typeof value === 'string') return { name, type: type.STRING, s: Buffer.from(value, 'utf8') };
-  if (Array.isArray(value)) return { name, type: type.INTS, ints: value };
-  return { name, type: type.INT, i: value };
-}
-
-function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((dim) => (typeof dim === 'string' ? { dimParam: dim } : { dimValue: dim })) },
-      },
-    },
-  };
-}
+import { batchNormParameters, foldBatchNorm, KerasLayer, KerasModelJson, readWeights } from './kerasWeights';
+import { attribute, GraphTensor, onnxInputName, OnnxGraph } from './onnxGraph';
 
 function pair(value: unknown, what: string, layer: string): [number, number] {
   if (typeof value === 'number') return [value, value];
@@ -125,21 +59,10 @@ export function kerasResnetToOnnx(
     for (const [from] of layer.inbound_nodes[0] ?? []) consumers.set(from, [...(consumers.get(from) ?? []), layer]);
   }
 
-  const nodes: onnx.INodeProto[] = [];
-  const initializers: onnx.ITensorProto[] = [];
+  const graph = new OnnxGraph();
   const tensors = new Map<string, GraphTensor>();
   const foldedInto = new Map<string, string>(); // BN layer name -> conv layer folded into it
-  let padCount = 0;
 
-  const addInitializer = (name: string, dims: number[], values: Float32Array) => {
-    initializers.push({
-      name,
-      dims,
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-    });
-    return name;
-  };
   const weight = (layer: string, name: string, optional = false): Float32Array | undefined => {
     const values = weights.get(`${layer}/${name}`);
     if (!values && !optional) throw new ModelFileError(`weights.bin has no ${layer}/${name}`);
@@ -151,28 +74,6 @@ export function kerasResnetToOnnx(
     if (!tensor)
       throw new ModelFileError(`layer ${layer.name}: input ${inbound?.[0] ?? index} is not defined before it`);
     return tensor;
-  };
-  /** Applies a pending ZeroPadding2D as an explicit Pad node (for consumers that cannot absorb it). */
-  const materialise = (tensor: GraphTensor): GraphTensor => {
-    if (!tensor.pendingPads) return tensor;
-    const [top, left, bottom, right] = tensor.pendingPads;
-    const padsName = `pads_${padCount}`;
-    // ONNX Pad order: all begins (N, C, H, W), then all ends.
-    initializers.push({
-      name: padsName,
-      dims: [8],
-      dataType: onnx.TensorProto.DataType.INT64,
-      int64Data: [0, 0, top, left, 0, 0, bottom, right],
-    });
-    const output = `${tensor.onnxName}_padded${padCount++}`;
-    nodes.push({ opType: 'Pad', input: [tensor.onnxName, padsName], output: [output], name: output });
-    return {
-      ...tensor,
-      onnxName: output,
-      height: tensor.height + top + bottom,
-      width: tensor.width + left + right,
-      pendingPads: undefined,
-    };
   };
 
   for (const layer of layers) {
@@ -189,7 +90,7 @@ export function kerasResnetToOnnx(
         }
         const [, height, width, channels] = shape as number[];
         // The graph takes NHWC like the tfjs model, and works in NCHW, the layout ONNX convolutions use.
-        nodes.push({
+        graph.nodes.push({
           opType: 'Transpose',
           input: [onnxInputName],
           output: [outputName],
@@ -200,7 +101,7 @@ export function kerasResnetToOnnx(
         break;
       }
       case 'ZeroPadding2D': {
-        const source = materialise(inputOf(layer));
+        const source = graph.materialise(inputOf(layer));
         tensors.set(name, { ...source, pendingPads: zeroPaddingAmounts(layerConfig.padding, name) });
         break;
       }
@@ -221,7 +122,8 @@ export function kerasResnetToOnnx(
         const kernel = weight(name, 'kernel')!;
         if (kernel.length !== kernelY * kernelX * source.channels * filters) {
           throw new ModelFileError(
-            `layer ${name}: kernel holds ${kernel.length} values, expected ${kernelY}x${kernelX}x${source.channels}x${filters}`,
+            `layer ${name}: kernel holds ${kernel.length} values, expected ` +
+              `${kernelY}x${kernelX}x${source.channels}x${filters}`,
           );
         }
         const bias = layerConfig.use_bias ? weight(name, 'bias')! : undefined;
@@ -252,13 +154,13 @@ export function kerasResnetToOnnx(
           throw new ModelFileError(`layer ${name}: padding ${String(layerConfig.padding)} is not supported`);
         }
         const onnxOutput = `nchw/${tensorName}`;
-        nodes.push({
+        graph.nodes.push({
           opType: 'Conv',
           name: tensorName,
           input: [
             source.onnxName,
-            addInitializer(`${tensorName}/weight`, [filters, source.channels, kernelY, kernelX], folded.kernel),
-            addInitializer(`${tensorName}/bias`, [filters], folded.bias),
+            graph.addInitializer(`${tensorName}/weight`, [filters, source.channels, kernelY, kernelX], folded.kernel),
+            graph.addInitializer(`${tensorName}/bias`, [filters], folded.bias),
           ],
           output: [onnxOutput],
           attribute: [
@@ -287,11 +189,11 @@ export function kerasResnetToOnnx(
         break; // already folded into the convolution, which produced this layer's tensor
       }
       case 'Activation': {
-        const source = materialise(inputOf(layer));
+        const source = graph.materialise(inputOf(layer));
         if (layerConfig.activation === 'linear') {
           tensors.set(name, source);
         } else if (layerConfig.activation === 'relu') {
-          nodes.push({ opType: 'Relu', name, input: [source.onnxName], output: [outputName] });
+          graph.nodes.push({ opType: 'Relu', name, input: [source.onnxName], output: [outputName] });
           tensors.set(name, { ...source, onnxName: outputName, nonNegative: true });
         } else {
           throw new ModelFileError(`layer ${name}: activation ${String(layerConfig.activation)} is not supported`);
@@ -306,7 +208,7 @@ export function kerasResnetToOnnx(
         // inserts zeros. The two agree when the input is non-negative (it follows a ReLU here:
         // every window holds at least one real value >= 0). Otherwise pad explicitly with zeros.
         let source = inputOf(layer);
-        if (source.pendingPads && !source.nonNegative) source = materialise(source);
+        if (source.pendingPads && !source.nonNegative) source = graph.materialise(source);
         const [poolY, poolX] = pair(layerConfig.pool_size, 'pool_size', name);
         const [strideY, strideX] = pair(layerConfig.strides ?? layerConfig.pool_size, 'strides', name);
         const [padTop, padLeft, padBottom, padRight] = source.pendingPads ?? [0, 0, 0, 0];
@@ -323,7 +225,7 @@ export function kerasResnetToOnnx(
         } else if (layerConfig.padding !== 'valid') {
           throw new ModelFileError(`layer ${name}: padding ${String(layerConfig.padding)} is not supported`);
         }
-        nodes.push({
+        graph.nodes.push({
           opType: 'MaxPool',
           name,
           input: [source.onnxName],
@@ -344,7 +246,7 @@ export function kerasResnetToOnnx(
         break;
       }
       case 'Add': {
-        const inputs = (layer.inbound_nodes[0] ?? []).map((_, index) => materialise(inputOf(layer, index)));
+        const inputs = (layer.inbound_nodes[0] ?? []).map((_, index) => graph.materialise(inputOf(layer, index)));
         if (inputs.length !== 2)
           throw new ModelFileError(`layer ${name}: Add of ${inputs.length} inputs is not supported`);
         const [a, b] = inputs;
@@ -353,7 +255,7 @@ export function kerasResnetToOnnx(
             `layer ${name}: adds ${a.height}x${a.width}x${a.channels} to ${b.height}x${b.width}x${b.channels}`,
           );
         }
-        nodes.push({ opType: 'Add', name, input: [a.onnxName, b.onnxName], output: [outputName] });
+        graph.nodes.push({ opType: 'Add', name, input: [a.onnxName, b.onnxName], output: [outputName] });
         tensors.set(name, { ...a, onnxName: outputName, nonNegative: a.nonNegative && b.nonNegative });
         break;
       }
@@ -364,145 +266,7 @@ export function kerasResnetToOnnx(
 
   const outputLayer = config.output_layers[0]?.[0];
   const output = outputLayer ? tensors.get(outputLayer) : undefined;
-  if (!output || output.pendingPads)
-    throw new ModelFileError(`output layer ${String(outputLayer)} is missing from the model`);
-  nodes.push({
-    opType: 'Transpose',
-    name: 'to_nhwc',
-    input: [output.onnxName],
-    output: [onnxConvMapsName],
-    attribute: [attribute('perm', [0, 2, 3, 1])],
-  });
-  nodes.push({
-    opType: 'GlobalAveragePool',
-    name: 'global_average_pool',
-    input: [output.onnxName],
-    output: ['pooled_nchw'],
-  });
-  nodes.push({
-    opType: 'Flatten',
-    name: 'flatten',
-    input: ['pooled_nchw'],
-    output: [onnxPooledName],
-    attribute: [attribute('axis', 1)],
-  });
-
   const inputLayer = layers.find((layer) => layer.class_name === 'InputLayer');
   const input = tensors.get(inputLayer?.name ?? '')!;
-  const model: onnx.IModelProto = {
-    irVersion,
-    opsetImport: [{ domain: '', version: opsetVersion }],
-    producerName: producer,
-    docString:
-      'ResNet50 without top (Keras ImageNet weights), batch norm folded into the convolutions. Input: caffe-preprocessed NHWC.',
-    graph: {
-      name: 'resnet50_notop',
-      node: nodes,
-      initializer: initializers,
-      input: [valueInfo(onnxInputName, ['N', input.height, input.width, input.channels])],
-      output: [
-        valueInfo(onnxPooledName, ['N', output.channels]),
-        valueInfo(onnxConvMapsName, ['N', output.height, output.width, output.channels]),
-      ],
-    },
-  };
-  return onnx.ModelProto.encode(model).finish();
-}
-
-/** Splits weights.bin into named float32 arrays following the manifest order. */
-function readWeights(modelJson: KerasModelJson, weightsData: Uint8Array): Map<string, Float32Array> {
-  const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
-  const expectedBytes = specs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
-  if (weightsData.length !== expectedBytes) {
-    throw new ModelFileError(`weights hold ${weightsData.length} bytes, model.json describes ${expectedBytes}`);
-  }
-  // Copy once into an aligned buffer: Float32Array views need a 4-byte aligned offset.
-  const aligned = new Float32Array(weightsData.length / 4);
-  new Uint8Array(aligned.buffer).set(weightsData);
-  const weights = new Map<string, Float32Array>();
-  let offset = 0;
-  for (const spec of specs) {
-    if (spec.dtype !== 'float32')
-      throw new ModelFileError(`weight ${spec.name} is ${spec.dtype}; only float32 is supported`);
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    weights.set(spec.name, aligned.subarray(offset, offset + count));
-    offset += count;
-  }
-  return weights;
-}
-
-interface BatchNormParameters {
-  gamma: Float32Array | undefined;
-  beta: Float32Array | undefined;
-  mean: Float32Array;
-  variance: Float32Array;
-  epsilon: number;
-}
-
-function batchNormParameters(
-  layer: KerasLayer,
-  channels: number,
-  weight: (layer: string, name: string, optional?: boolean) => Float32Array | undefined,
-): BatchNormParameters {
-  const axis = layer.config.axis;
-  const axisValue = Array.isArray(axis) ? axis : [axis];
-  if (axisValue.length !== 1 || (axisValue[0] !== 3 && axisValue[0] !== -1)) {
-    throw new ModelFileError(
-      `layer ${layer.name}: batch normalisation over axis ${JSON.stringify(axis)} is not supported (channels last only)`,
-    );
-  }
-  const parameters: BatchNormParameters = {
-    gamma: layer.config.scale === false ? undefined : weight(layer.name, 'gamma'),
-    beta: layer.config.center === false ? undefined : weight(layer.name, 'beta'),
-    mean: weight(layer.name, 'moving_mean')!,
-    variance: weight(layer.name, 'moving_variance')!,
-    epsilon: layer.config.epsilon as number,
-  };
-  for (const values of [parameters.gamma, parameters.beta, parameters.mean, parameters.variance]) {
-    if (values && values.length !== channels)
-      throw new ModelFileError(
-        `layer ${layer.name}: parameters for ${values.length} channels, the convolution has ${channels}`,
-      );
-  }
-  if (typeof parameters.epsilon !== 'number') throw new ModelFileError(`layer ${layer.name}: missing epsilon`);
-  return parameters;
-}
-
-/**
- * Keras kernel [kh, kw, in, out] -> ONNX weight [out, in, kh, kw], with the inference-mode batch
- * norm y = (x - mean) / sqrt(variance + epsilon) * gamma + beta folded in:
- * weight' = weight * scale, bias' = (bias - mean) * scale + beta, scale = gamma / sqrt(variance + epsilon).
- * Computed in float64 and rounded once to float32, so folding adds at most half an ulp per value.
- */
-export function foldBatchNorm(
-  kernel: Float32Array,
-  bias: Float32Array | undefined,
-  [kernelY, kernelX, inputs, outputs]: [number, number, number, number],
-  batchNorm: BatchNormParameters | undefined,
-): { kernel: Float32Array; bias: Float32Array } {
-  const scale = new Float64Array(outputs).fill(1);
-  const shift = new Float64Array(outputs);
-  for (let o = 0; o < outputs; o++) {
-    const b = bias ? bias[o] : 0;
-    if (batchNorm) {
-      scale[o] = (batchNorm.gamma ? batchNorm.gamma[o] : 1) / Math.sqrt(batchNorm.variance[o] + batchNorm.epsilon);
-      shift[o] = (b - batchNorm.mean[o]) * scale[o] + (batchNorm.beta ? batchNorm.beta[o] : 0);
-    } else {
-      shift[o] = b;
-    }
-  }
-  const folded = new Float32Array(kernel.length);
-  const spatial = kernelY * kernelX;
-  for (let y = 0; y < kernelY; y++) {
-    for (let x = 0; x < kernelX; x++) {
-      for (let i = 0; i < inputs; i++) {
-        const sourceBase = ((y * kernelX + x) * inputs + i) * outputs;
-        const targetBase = i * spatial + y * kernelX + x;
-        for (let o = 0; o < outputs; o++) {
-          folded[o * inputs * spatial + targetBase] = kernel[sourceBase + o] * scale[o];
-        }
-      }
-    }
-  }
-  return { kernel: folded, bias: Float32Array.from(shift) };
+  return graph.encode(input, output, outputLayer, producer);
 }

@@ -5,10 +5,10 @@
 import * as os from 'os';
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { UserFacingError } from '../core/errors';
-import { onnxConvMapsName, onnxInputName, onnxPooledName } from './kerasToOnnx';
+import { onnxConvMapsName, onnxInputName, onnxPooledName } from './onnxGraph';
 import { ensureBackboneOnnx } from './onnxExport';
 import { WeightsPaths } from './weights';
-import { convMapShape, featureLength, type FeatureEngine } from '../core/contracts';
+import { convMapShape, featureLength, imageSize, imageValues, type FeatureEngine } from '../core/contracts';
 
 /** onnxruntime-node is not installed, or its native binding cannot load on this machine. */
 export class OnnxRuntimeUnavailableError extends UserFacingError {
@@ -21,7 +21,7 @@ export class OnnxRuntimeUnavailableError extends UserFacingError {
 let runtime: typeof OnnxRuntime | undefined;
 
 /** Loads onnxruntime-node on first use, so a missing or broken install is an error we can catch. */
-export function loadOnnxRuntime(): typeof OnnxRuntime {
+function loadOnnxRuntime(): typeof OnnxRuntime {
   if (!runtime) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -39,7 +39,6 @@ export interface OnnxEngineOptions {
   log?: (line: string) => void;
 }
 
-const imageValues = 224 * 224 * 3;
 const convMapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
 
 export class OnnxFeatureEngine implements FeatureEngine {
@@ -86,11 +85,11 @@ export class OnnxFeatureEngine implements FeatureEngine {
     valuesPerImage: number,
   ): Promise<Float32Array> {
     if (!Number.isInteger(count) || count < 1 || input.length < count * imageValues) {
-      throw new Error(`input holds ${input.length} values, too few for ${count} images of 224x224x3`);
+      throw new Error(`input holds ${input.length} values, too few for ${count} images of ${imageSize}x${imageSize}x3`);
     }
     // Exactly count images: callers may pass a larger reusable buffer.
     const data = input.length === count * imageValues ? input : input.subarray(0, count * imageValues);
-    const tensor = new this.ort.Tensor('float32', data, [count, 224, 224, 3]);
+    const tensor = new this.ort.Tensor('float32', data, [count, imageSize, imageSize, 3]);
     const results = await this.session.run({ [onnxInputName]: tensor }, [outputName]);
     const values = results[outputName].data as Float32Array;
     if (values.length !== count * valuesPerImage)

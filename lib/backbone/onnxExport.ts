@@ -10,11 +10,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic';
 import { ModelFileError } from '../core/errors';
-import { KerasModelJson, kerasResnetToOnnx } from './kerasToOnnx';
+import { kerasResnetToOnnx } from './kerasToOnnx';
+import { KerasModelJson } from './kerasWeights';
 import { WeightsPaths } from './weights';
 
-/** Bumped whenever kerasToOnnx.ts changes what it writes, so old exports are rebuilt. */
-export const onnxExporterVersion = 1;
+/**
+ * Bumped whenever kerasToOnnx.ts (or onnxGraph.ts, kerasWeights.ts) changes what it writes, so old
+ * exports are rebuilt.
+ */
+const onnxExporterVersion = 1;
 
 export interface OnnxModelPaths {
   onnxFile: string;
@@ -88,7 +92,7 @@ export function staleReason(paths: WeightsPaths): string | undefined {
 }
 
 /** Builds backbone.onnx from the converted weights and stores it (atomically) with its record. */
-export async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExportRecord> {
+async function buildBackboneOnnx(paths: WeightsPaths): Promise<OnnxExportRecord> {
   const { onnxFile, recordFile } = onnxModelPaths(paths);
   const source = sourceHashes(paths);
   let modelJson: KerasModelJson;

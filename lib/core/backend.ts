@@ -8,7 +8,7 @@ import type { BackendName } from './config';
 import { UserFacingError } from './errors';
 import { transposeBeforeWasmMatMul } from './wasmMatMul';
 
-export const backendOrder: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const backendOrder: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** The tfjs backend that each of our names registers. */
 const tfjsBackendName: Record<BackendName, string> = {

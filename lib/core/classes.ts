@@ -18,7 +18,7 @@ export function matchClass(name: string, classNames: readonly string[]): number 
 }
 
 /** The class that screening calls positive. */
-export const positiveClassName = 'COVID';
+const positiveClassName = 'COVID';
 
 /** Index of the COVID class (COVID, COVID-19, covid...); a clear error when there is none. */
 export function positiveClassIndex(classNames: readonly string[], where?: string): number {
@@ -47,7 +47,8 @@ export function matchClassFolders(
   if (unmatched.length) {
     const plural = unmatched.length > 1;
     problems.push(
-      `class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the model's classes`,
+      `class folder${plural ? 's' : ''} ${quoted(unmatched).join(', ')} match${plural ? '' : 'es'} none of the ` +
+        `model's classes`,
     );
   }
   const missing = classNames.filter((_, index) => !mapping.includes(index));

@@ -56,7 +56,10 @@ export interface Config {
 
   /** Leakage guard: largest dHash distance (of 64 bits) and smallest thumbnail correlation for a duplicate. */
   duplicates: { hammingThreshold: number; minCorrelation: number };
-  /** Evaluation: bootstrap resamples for the 95% intervals, and how the decision threshold is chosen on validation data. */
+  /**
+   * Evaluation: bootstrap resamples for the 95% intervals, and how the decision threshold is chosen
+   * on validation data.
+   */
   bootstrapResamples: number;
   thresholdRule: { method: 'youden' } | { method: 'sensitivity'; target: number };
 
@@ -189,6 +192,22 @@ export function outputPaths(config: Pick<Config, 'outputsDir'>) {
     explain: path.join(folder, 'explain'),
     /** npm run evaluate: one folder per external data set. */
     external: path.join(folder, 'external'),
+  };
+}
+
+/**
+ * What one evaluation writes into its folder: outputs/external/<data folder>/ for `npm run
+ * evaluate` (or its --out).
+ */
+export function evaluationPaths(folder: string) {
+  const figures = path.join(folder, 'figures');
+  return {
+    folder,
+    metrics: path.join(folder, 'metrics.json'),
+    predictions: path.join(folder, 'predictions.json'),
+    report: path.join(folder, 'report.html'),
+    figures,
+    figure: (name: FigureName) => path.join(figures, `${name}.png`),
   };
 }
 

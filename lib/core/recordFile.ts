@@ -32,7 +32,8 @@ export class RecordFile {
     if (!fs.existsSync(this.filePath)) return;
     const data = fs.readFileSync(this.filePath);
     const complete = Math.floor(data.length / this.recordBytes);
-    if (complete * this.recordBytes !== data.length) fs.truncateSync(this.filePath, complete * this.recordBytes); // torn write
+    // A torn write (the process stopped mid-record): keep the complete records only.
+    if (complete * this.recordBytes !== data.length) fs.truncateSync(this.filePath, complete * this.recordBytes);
     for (let record = 0; record < complete; record++) {
       const offset = record * this.recordBytes;
       const hash = data.subarray(offset, offset + hashBytes).toString('hex');

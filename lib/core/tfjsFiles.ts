@@ -34,7 +34,8 @@ export function fileSystemHandler(modelJsonPath: string): tf.io.IOHandler {
       const weightData = Buffer.concat(buffers);
       if (weightData.length !== expectedBytes) {
         throw new ModelFileError(
-          `weights hold ${weightData.length} bytes, model.json describes ${expectedBytes}: the files are truncated or from another model`,
+          `weights hold ${weightData.length} bytes, model.json describes ${expectedBytes}: the files are truncated ` +
+            `or from another model`,
           folder,
         );
       }

@@ -44,7 +44,10 @@ export function absolutePath(root: string, image: LabelledImage): string {
 export function scanDataset(root: string): Dataset {
   const resolved = path.resolve(root);
   if (!fs.existsSync(resolved)) {
-    throw new DatasetError('data folder not found (set CXR_DATA_DIR or config.dataDir to a folder with one sub-folder per class)', resolved);
+    throw new DatasetError(
+      'data folder not found (set CXR_DATA_DIR or config.dataDir to a folder with one ' + 'sub-folder per class)',
+      resolved,
+    );
   }
   if (!fs.statSync(resolved).isDirectory()) throw new DatasetError('is not a folder', resolved);
   const classNames = fs
@@ -60,11 +63,9 @@ export function scanDataset(root: string): Dataset {
   }
   const images: LabelledImage[] = [];
   classNames.forEach((className, label) => {
-    const files = fs
-      .readdirSync(path.join(resolved, className))
-      .filter(isImageFile)
-      .sort();
-    if (files.length === 0) throw new DatasetError('class folder holds no PNG or JPEG images', path.join(resolved, className));
+    const files = fs.readdirSync(path.join(resolved, className)).filter(isImageFile).sort();
+    if (files.length === 0)
+      throw new DatasetError('class folder holds no PNG or JPEG ' + 'images', path.join(resolved, className));
     for (const name of files) images.push({ file: `${className}/${name}`, label });
   });
   return { root: resolved, classNames, images };
@@ -81,7 +82,10 @@ export function subsetPerClass(dataset: Dataset, perClass: number, seed: number)
   if (!perClass) return dataset;
   const random = createRandom(seed ^ 0x5eed);
   const kept = dataset.classNames.flatMap((_, label) =>
-    shuffled(dataset.images.filter((image) => image.label === label), random).slice(0, perClass),
+    shuffled(
+      dataset.images.filter((image) => image.label === label),
+      random,
+    ).slice(0, perClass),
   );
   return { ...dataset, images: kept.sort(byFile) };
 }
@@ -99,7 +103,9 @@ export function stratifiedCounts(classCounts: number[], fraction: number): numbe
   const target = Math.round(total * fraction);
   const exact = classCounts.map((count) => (count * target) / total);
   const counts = exact.map(Math.floor);
-  const order = exact.map((value, index) => ({ index, remainder: value - Math.floor(value) })).sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  const order = exact
+    .map((value, index) => ({ index, remainder: value - Math.floor(value) }))
+    .sort((a, b) => b.remainder - a.remainder || a.index - b.index);
   for (let i = 0; counts.reduce((a, b) => a + b, 0) < target; i++) counts[order[i % order.length].index]++;
   return counts;
 }
@@ -123,14 +129,28 @@ export function splitDataset(dataset: Dataset, options: SplitOptions): DatasetSp
   const [test, rest] = takeStratified(dataset.images, testCounts, random, options.groupOf);
   const validationCounts = stratifiedCounts(countByClass(rest, classCount), options.validationFraction);
   const [validation, train] = takeStratified(rest, validationCounts, random, options.groupOf);
-  for (const [name, part] of [['training', train], ['test', test]] as const) {
+  for (const [name, part] of [
+    ['training', train],
+    ['test', test],
+  ] as const) {
     const counts = countByClass(part, classCount);
     const empty = counts.findIndex((count) => count === 0);
     if (empty >= 0) {
-      throw new DatasetError(`the ${name} part has no ${dataset.classNames[empty]} images; use more images or a different test fraction`, dataset.root);
+      throw new DatasetError(
+        `the ${name} part has no ${dataset.classNames[empty]} images; use more images or a ` +
+          `different test fraction`,
+        dataset.root,
+      );
     }
   }
-  return { root: dataset.root, classNames: dataset.classNames, seed: options.seed, train: train.sort(byFile), validation: validation.sort(byFile), test: test.sort(byFile) };
+  return {
+    root: dataset.root,
+    classNames: dataset.classNames,
+    seed: options.seed,
+    train: train.sort(byFile),
+    validation: validation.sort(byFile),
+    test: test.sort(byFile),
+  };
 }
 
 function takeStratified(
@@ -160,10 +180,6 @@ function takeStratified(
     }
   }
   return [taken, left];
-}
-
-export function splitCounts(split: DatasetSplit): Record<SplitName, number> {
-  return { train: split.train.length, validation: split.validation.length, test: split.test.length };
 }
 
 /** Saves which file went where, so later notebooks and later runs use the same split. */

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-export const imageExtensions = ['.png', '.jpg', '.jpeg'];
+const imageExtensions = ['.png', '.jpg', '.jpeg'];
 
 export function isImageFile(name: string): boolean {
   return imageExtensions.includes(path.extname(name).toLowerCase());
@@ -21,7 +21,9 @@ export function imagesInFolder(folder: string): string[] {
     }
     if (visited.has(real)) return;
     visited.add(real);
-    const entries = fs.readdirSync(current, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = fs
+      .readdirSync(current, { withFileTypes: true })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const full = path.join(current, entry.name);

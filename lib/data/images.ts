@@ -4,6 +4,7 @@
  */
 import * as fs from 'fs';
 import sharp from 'sharp';
+import { imageSize } from '../core/contracts';
 import { ImageDecodeError } from '../core/errors';
 
 /** ImageNet mean in BGR order, as Keras' preprocess_input(mode="caffe") subtracts it. */
@@ -23,7 +24,7 @@ sharp.concurrency(1);
  * Decodes and resizes like Keras' flow_from_directory: stretched to size x size (no aspect
  * preservation), nearest-neighbour interpolation, alpha dropped, grey copied to three channels.
  */
-export async function loadImageRgb(filePath: string, size = 224): Promise<RgbImage> {
+export async function loadImageRgb(filePath: string, size = imageSize): Promise<RgbImage> {
   let stats: fs.Stats;
   try {
     stats = fs.statSync(filePath);
@@ -57,7 +58,11 @@ function describeSharpError(error: unknown): string {
 }
 
 /** Keras preprocess_input(mode="caffe"): RGB -> BGR, subtract the ImageNet mean, no scaling. */
-export function caffePreprocess(rgb: Uint8Array, output = new Float32Array(rgb.length), outputOffset = 0): Float32Array {
+export function caffePreprocess(
+  rgb: Uint8Array,
+  output = new Float32Array(rgb.length),
+  outputOffset = 0,
+): Float32Array {
   for (let i = 0; i < rgb.length; i += 3) {
     output[outputOffset + i] = rgb[i + 2] - caffeMeanBgr[0];
     output[outputOffset + i + 1] = rgb[i + 1] - caffeMeanBgr[1];

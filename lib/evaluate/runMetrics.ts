@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { ModelFileError } from '../core/errors';
-import type { ScreeningEvaluation } from './metrics';
+import type { ScreeningEvaluation } from './screening';
 
 export const runMetricsVersion = 1;
 

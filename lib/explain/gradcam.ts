@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { applyColormap, roundToUint8 } from './colormap';
+import { imageSize } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
 
 export interface GradCamMap {
@@ -144,8 +145,9 @@ function linearAxis(
 /**
  * Bilinear resize of a single-channel float map, matching cv2.resize(map, (w, h)) with its default
  * INTER_LINEAR: pixel centres at (i + 0.5) * scale - 0.5, border replication, a horizontal pass then
- * a vertical pass, each in float32 (checked bit for bit against OpenCV 4.6 on a 7x7 -> 224x224 map). Done here rather than with tf.image.resizeBilinear so that the
- * convention (halfPixelCenters, alignCorners, edge clamping) is certain.
+ * a vertical pass, each in float32 (checked bit for bit against OpenCV 4.6 on a 7x7 -> 224x224 map).
+ * Done here rather than with tf.image.resizeBilinear so that the convention (halfPixelCenters,
+ * alignCorners, edge clamping) is certain.
  */
 export function resizeBilinear(
   source: Float32Array,
@@ -213,7 +215,7 @@ export function gradCam(
   convMap: tf.Tensor4D,
   head: tf.LayersModel,
   classIndex: number,
-  outputSize = 224,
+  outputSize = imageSize,
 ): GradCamResult {
   if (!Number.isInteger(outputSize) || outputSize < 1) {
     throw new UserFacingError(`Grad-CAM output size must be a positive integer, got ${outputSize}`);

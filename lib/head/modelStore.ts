@@ -144,7 +144,8 @@ export async function loadHead(folder: string): Promise<{ head: tf.LayersModel; 
     head.dispose();
     const shown = JSON.stringify(inputShape);
     throw new ModelFileError(
-      `its network takes input ${shown}, not the ${featureLength} pooled ResNet50 features: it is not a head for this backbone`,
+      `its network takes input ${shown}, not the ${featureLength} pooled ResNet50 features: it is not a head for ` +
+        `this backbone`,
       folder,
     );
   }

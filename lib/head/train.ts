@@ -72,7 +72,8 @@ export function oneHot(labels: number[], classCount: number): tf.Tensor2D {
 function checkFeatureSet(name: string, set: FeatureSet): void {
   if (set.features.length !== set.labels.length * featureLength) {
     throw new Error(
-      `${name}: ${set.features.length} feature values for ${set.labels.length} labels (expected ${featureLength} per image)`,
+      `${name}: ${set.features.length} feature values for ${set.labels.length} labels (expected ${featureLength} ` +
+        `per image)`,
     );
   }
   if (set.labels.length === 0) throw new Error(`${name}: no images`);

@@ -75,5 +75,8 @@ export function weightsMismatch(
     return undefined;
   }
   if (saved === current) return undefined;
-  return `warning: ${model.folder} was trained on backbone weights ${saved}, but these are ${current}; its predictions may be meaningless`;
+  return (
+    `warning: ${model.folder} was trained on backbone weights ${saved}, but these are ${current}; its ` +
+    `predictions may be meaningless`
+  );
 }

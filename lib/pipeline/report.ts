@@ -21,7 +21,8 @@ const runFigures: [FigureName, string][] = [
 ];
 
 const sourceCaveat =
-  'The COVID-19 and NORMAL images come from different hospitals: a high score may partly reflect the source, not the disease.';
+  'The COVID-19 and NORMAL images come from different hospitals: a high score may partly reflect the source, not ' +
+  'the disease.';
 
 /** Writes one evaluation's report: its metrics, settings, counts, timings and figures. */
 export async function writeEvaluationReport(
@@ -47,7 +48,8 @@ export async function writeEvaluationReport(
     metrics: metrics.metrics,
     figures,
     notes: [
-      `model.evaluate on the ${metrics.counts.evaluated} evaluated images: loss ${loss}, accuracy ${accuracy}${article}`,
+      `model.evaluate on the ${metrics.counts.evaluated} evaluated images: loss ${loss}, accuracy ` +
+        `${accuracy}${article}`,
       ...(metrics.model.recipe ? [`training recipe "${metrics.model.recipe}"`] : []),
       ...metrics.notes,
       sourceCaveat,

@@ -16,14 +16,9 @@ import {
   splitNames,
   subsetPerClass,
 } from '../data/dataset';
-import {
-  DroppedDuplicate,
-  DuplicateScan,
-  findDuplicates,
-  groupingKeys,
-  readPatientIds,
-  resolveCrossSplitDuplicates,
-} from '../data/leakage';
+import { DroppedDuplicate, resolveCrossSplitDuplicates } from '../data/crossSplit';
+import { DuplicateScan, findDuplicates } from '../data/duplicates';
+import { groupingKeys, readPatientIds } from '../data/patientIds';
 import { createProgress } from '../view/progress';
 
 /** The class folders of config.dataDir, at most config.subsetPerClass images per class. */
@@ -44,7 +39,8 @@ export function splitByConfig(
     groupOf = (image) => grouping.keys.get(absolutePath(dataset.root, image));
     const alone = grouping.withoutPatientId.length;
     log(
-      `splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own patient`,
+      `splitting by patient (${config.patientIdsCsv}); ${alone} images have no patient id and count as their own ` +
+        `patient`,
     );
   }
   const { testFraction, validationFraction, seed } = config;

@@ -56,16 +56,11 @@ export function showHtml(markup: string): void {
   tslabInKernel()?.display.html(markup);
 }
 
-export function showMarkdown(markdown: string): void {
-  const tslab = tslabInKernel();
-  if (tslab) tslab.display.markdown(markdown);
-  else console.log(markdown);
-}
-
 /** A small HTML table, for metrics and counts in notebooks. */
 export function htmlTable(header: string[], rows: (string | number)[][]): string {
   const cell = (value: string | number, tag: string) =>
-    `<${tag} style="padding:2px 10px;text-align:${typeof value === 'number' ? 'right' : 'left'}">${escapeHtml(String(value))}</${tag}>`;
+    `<${tag} style="padding:2px ` +
+    `10px;text-align:${typeof value === 'number' ? 'right' : 'left'}">${escapeHtml(String(value))}</${tag}>`;
   return `<table><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>${rows
     .map((row) => `<tr>${row.map((value) => cell(value, 'td')).join('')}</tr>`)
     .join('')}</tbody></table>`;

@@ -47,10 +47,10 @@ export function createProgress(label: string, total: number, options: { quiet?: 
 
   if (inNotebook()) {
     const output = liveOutput();
-    const draw = (done: number, note?: string, final?: boolean) =>
-      output.html(
-        `<pre style="margin:0">${escapeHtml(describeProgress(label, done, total, (Date.now() - started) / 1000, note, final))}</pre>`,
-      );
+    const draw = (done: number, note?: string, final?: boolean) => {
+      const line = describeProgress(label, done, total, (Date.now() - started) / 1000, note, final);
+      output.html(`<pre style="margin:0">${escapeHtml(line)}</pre>`);
+    };
     draw(0);
     return {
       update(done, note) {

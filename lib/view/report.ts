@@ -6,7 +6,9 @@
  */
 import { writeFileAtomic } from '../core/atomic';
 import { UserFacingError } from '../core/errors';
-import { BinaryMetrics, ConfidenceInterval, ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/metrics';
+import { ConfidenceInterval } from '../evaluate/bootstrap';
+import { BinaryMetrics } from '../evaluate/confusion';
+import { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
 import { escapeHtml } from './html';
 
 export interface ReportFigure {
@@ -34,7 +36,7 @@ export interface ScreeningReport {
 const pngSignature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** A metric value with fixed decimals; NaN (undefined, e.g. no positive cases) reads "n/a". */
-export function formatNumber(value: number, digits = 3): string {
+function formatNumber(value: number, digits = 3): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
 }
 
@@ -81,7 +83,10 @@ function pngDataUri(figure: ReportFigure, index: number): string {
 const styles = `
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --panel: #f5f7fa; --accent: #2456a6; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; color: var(--ink); background: #fff; }
+body {
+  margin: 0; font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif;
+  color: var(--ink); background: #fff;
+}
 main { max-width: 1080px; margin: 0 auto; padding: 32px 28px 48px; }
 header { border-bottom: 3px solid var(--accent); padding-bottom: 14px; margin-bottom: 24px; }
 h1 { font-size: 26px; margin: 0 0 6px; }
@@ -156,13 +161,19 @@ function headlineCards(metrics: ScreeningEvaluation): string {
       const range = Number.isFinite(interval.lower)
         ? `${percent}% CI ${formatNumber(interval.lower)}\u2013${formatNumber(interval.upper)}`
         : 'no interval';
-      return `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value">${formatNumber(interval.value)}</div><div class="interval">${escapeHtml(range)}</div></div>`;
+      return (
+        `<div class="card"><div class="label">${escapeHtml(label)}</div><div ` +
+        `class="value">${formatNumber(interval.value)}</div><div class="interval">${escapeHtml(range)}</div></div>`
+      );
     })
     .join('')}</div>`;
 }
 
 function thresholdLabel(evaluation: ThresholdEvaluation): string {
-  return `${escapeHtml(evaluation.description)}<br><small>threshold ${escapeHtml(formatNumber(evaluation.threshold, 4))}</small>`;
+  return (
+    `${escapeHtml(evaluation.description)}<br><small>threshold ` +
+    `${escapeHtml(formatNumber(evaluation.threshold, 4))}</small>`
+  );
 }
 
 function metricsTable(metrics: ScreeningEvaluation): string {
@@ -181,26 +192,34 @@ function metricsTable(metrics: ScreeningEvaluation): string {
           .join('')}</tr>`,
     )
     .join('');
+  const intervals = metrics.atDefaultThreshold.confidenceIntervals;
   const ranking = rankingMetricRows
     .map(
       (row) =>
-        `<tr><td>${escapeHtml(row.label)} <small class="note">(${escapeHtml(row.hint)})</small></td><td class="number">${escapeHtml(
-          formatWithInterval(metrics.atDefaultThreshold.confidenceIntervals[row.key]),
-        )}</td></tr>`,
+        `<tr><td>${escapeHtml(row.label)} <small class="note">(${escapeHtml(row.hint)})</small></td>` +
+        `<td class="number">${escapeHtml(formatWithInterval(intervals[row.key]))}</td></tr>`,
     )
     .join('');
+  const valueHeader = `Value (${Math.round(metrics.bootstrap.confidence * 100)}% CI)`;
+  const rankingTable = `<table><tr><th>Metric</th><th class="number">${valueHeader}</th></tr>${ranking}</table>`;
+  const positiveName = escapeHtml(metrics.classNames[metrics.positiveClass]);
+  const calibrationNote =
+    `Share of ${positiveName} images per band of predicted probability; ` +
+    'a calibrated model has fraction close to mean predicted.';
   return `<h3>At a decision threshold</h3>
 <div class="scroll"><table>${head}${rows}</table></div>
 <div class="two">
-<div><h3>Threshold-free</h3><div class="scroll"><table><tr><th>Metric</th><th class="number">Value (${Math.round(metrics.bootstrap.confidence * 100)}% CI)</th></tr>${ranking}</table></div></div>
-<div><h3>Calibration</h3><p class="note">Share of ${escapeHtml(metrics.classNames[metrics.positiveClass])} images per band of predicted probability; a calibrated model has fraction close to mean predicted.</p>${calibrationDetails(metrics)}</div>
+<div><h3>Threshold-free</h3><div class="scroll">${rankingTable}</div></div>
+<div><h3>Calibration</h3><p class="note">${calibrationNote}</p>${calibrationDetails(metrics)}</div>
 </div>`;
 }
 
 /** Cells tinted by their share of the row: green on the diagonal (correct), red off it. */
 function confusionTable(metrics: ScreeningEvaluation, evaluation: ThresholdEvaluation): string {
   const names = metrics.classNames;
-  const header = `<tr><th class="corner">true \u2193 / predicted \u2192</th>${names.map((name) => `<th>${escapeHtml(name)}</th>`).join('')}</tr>`;
+  const header =
+    `<tr><th class="corner">true \u2193 / predicted ` +
+    `\u2192</th>${names.map((name) => `<th>${escapeHtml(name)}</th>`).join('')}</tr>`;
   const rows = evaluation.confusionMatrix
     .map((row, trueClass) => {
       const rowTotal = row.reduce((sum, count) => sum + count, 0);
@@ -209,7 +228,10 @@ function confusionTable(metrics: ScreeningEvaluation, evaluation: ThresholdEvalu
           const share = rowTotal > 0 ? count / rowTotal : 0;
           const colour = trueClass === predictedClass ? '46, 160, 67' : '215, 58, 73';
           const percent = rowTotal > 0 ? `${(share * 100).toFixed(1)}%` : 'n/a';
-          return `<td style="background: rgba(${colour}, ${(0.08 + share * 0.45).toFixed(3)})">${count}<small>${percent} of row</small></td>`;
+          return (
+            `<td style="background: rgba(${colour}, ` +
+            `${(0.08 + share * 0.45).toFixed(3)})">${count}<small>${percent} of row</small></td>`
+          );
         })
         .join('');
       return `<tr><th>${escapeHtml(names[trueClass] ?? String(trueClass))}</th>${cells}</tr>`;
@@ -228,21 +250,23 @@ function keyValueTable(
   const rows = entries
     .map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td class="${valueClass}">${escapeHtml(value)}</td></tr>`)
     .join('');
-  return `<table><tr><th>${escapeHtml(firstHeader)}</th><th${valueClass === 'number' ? ' class="number"' : ''}>${escapeHtml(secondHeader)}</th></tr>${rows}</table>`;
+  const valueHeader = `<th${valueClass === 'number' ? ' class="number"' : ''}>${escapeHtml(secondHeader)}</th>`;
+  return `<table><tr><th>${escapeHtml(firstHeader)}</th>${valueHeader}</tr>${rows}</table>`;
 }
 
 function calibrationDetails(metrics: ScreeningEvaluation): string {
   const rows = metrics.calibration.bins
     .map(
       (bin) =>
-        `<tr><td>${formatNumber(bin.lower, 1)}\u2013${formatNumber(bin.upper, 1)}</td><td class="number">${bin.count}</td><td class="number">${formatNumber(
-          bin.meanPredicted,
-        )}</td><td class="number">${formatNumber(bin.fractionPositive)}</td></tr>`,
+        `<tr><td>${formatNumber(bin.lower, 1)}\u2013${formatNumber(bin.upper, 1)}</td>` +
+        `<td class="number">${bin.count}</td><td class="number">${formatNumber(bin.meanPredicted)}</td>` +
+        `<td class="number">${formatNumber(bin.fractionPositive)}</td></tr>`,
     )
     .join('');
-  return `<table><tr><th>Predicted probability</th><th class="number">Images</th><th class="number">Mean predicted</th><th class="number">Fraction ${escapeHtml(
-    metrics.classNames[metrics.positiveClass],
-  )}</th></tr>${rows}</table>`;
+  const header =
+    '<tr><th>Predicted probability</th><th class="number">Images</th><th class="number">Mean predicted</th>' +
+    `<th class="number">Fraction ${escapeHtml(metrics.classNames[metrics.positiveClass])}</th></tr>`;
+  return `<table>${header}${rows}</table>`;
 }
 
 function figuresSection(figures: ReportFigure[]): string {
@@ -250,13 +274,20 @@ function figuresSection(figures: ReportFigure[]): string {
   const items = figures
     .map((figure, index) => {
       const caption = figure.caption ? ` ${escapeHtml(figure.caption)}` : '';
-      return `<figure><img src="${pngDataUri(figure, index)}" alt="${escapeHtml(figure.title)}"><figcaption><strong>${escapeHtml(figure.title)}.</strong>${caption}</figcaption></figure>`;
+      return (
+        `<figure><img src="${pngDataUri(figure, index)}" ` +
+        `alt="${escapeHtml(figure.title)}">` +
+        `<figcaption><strong>${escapeHtml(figure.title)}.</strong>${caption}</figcaption></figure>`
+      );
     })
     .join('\n');
   return `<h2>Figures</h2><div class="figures">${items}</div>`;
 }
 
-/** Renders the report as one HTML page; all text is HTML-escaped. Throws UserFacingError for a figure that is not a PNG. */
+/**
+ * Renders the report as one HTML page; all text is HTML-escaped. Throws UserFacingError for a figure
+ * that is not a PNG.
+ */
 export function renderReport(report: ScreeningReport): string {
   const { metrics } = report;
   const counts = metrics.counts;
@@ -265,6 +296,18 @@ export function renderReport(report: ScreeningReport): string {
   const percent = Math.round(metrics.bootstrap.confidence * 100);
   const evaluations = [metrics.atDefaultThreshold, ...(metrics.atChosenThreshold ? [metrics.atChosenThreshold] : [])];
   const notes = report.notes ?? [];
+  const meta = [
+    `Generated <strong>${escapeHtml(report.generatedAt)}</strong>`,
+    `backend <strong>${escapeHtml(report.backend)}</strong>`,
+    `engine <strong>${escapeHtml(report.engine)}</strong>`,
+    `test images <strong>${counts.total}</strong> ` +
+      `(${escapeHtml(positiveName)} ${counts.positives}, other ${counts.negatives})`,
+  ].join(' \u00b7 ');
+  const intervals =
+    `${percent}% confidence intervals: percentile bootstrap over test images, ${resamples} resamples, ` +
+    `seed ${metrics.bootstrap.seed}. Positive class: ${escapeHtml(positiveName)}.`;
+  const footer =
+    'Self-contained report: styles and figures are embedded; the page loads nothing else and runs no scripts.';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -278,14 +321,12 @@ export function renderReport(report: ScreeningReport): string {
 <main>
 <header>
 <h1>${escapeHtml(report.title)}</h1>
-<p class="meta">Generated <strong>${escapeHtml(report.generatedAt)}</strong> \u00b7 backend <strong>${escapeHtml(report.backend)}</strong> \u00b7 engine <strong>${escapeHtml(
-    report.engine,
-  )}</strong> \u00b7 test images <strong>${counts.total}</strong> (${escapeHtml(positiveName)} ${counts.positives}, other ${counts.negatives})</p>
+<p class="meta">${meta}</p>
 </header>
 
 <h2>Headline (argmax, threshold 0.5)</h2>
 ${headlineCards(metrics)}
-<p class="note">${percent}% confidence intervals: percentile bootstrap over test images, ${resamples} resamples, seed ${metrics.bootstrap.seed}. Positive class: ${escapeHtml(positiveName)}.</p>
+<p class="note">${intervals}</p>
 
 <h2>Screening metrics</h2>
 ${metricsTable(metrics)}
@@ -318,8 +359,12 @@ ${keyValueTable(
   'Setting',
   'Value',
 )}
-${notes.length > 0 ? `<h2>Notes</h2><ul class="notes">${notes.map((note) => `<li>${escapeHtml(note)}</li>`).join('')}</ul>` : ''}
-<footer>Self-contained report: styles and figures are embedded; the page loads nothing else and runs no scripts.</footer>
+${
+  notes.length > 0
+    ? `<h2>Notes</h2><ul class="notes">` + `${notes.map((note) => `<li>${escapeHtml(note)}</li>`).join('')}</ul>`
+    : ''
+}
+<footer>${footer}</footer>
 </main>
 </body>
 </html>

@@ -3,8 +3,9 @@
  * ROC, precision-recall, reliability diagram and confusion matrix, plus the metric table rows.
  */
 import type { FigureName } from '../core/config';
-import { confusionMatrixChart, lineChart } from './charts';
-import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/metrics';
+import { confusionMatrixChart } from './confusionChart';
+import { lineChart } from './lineChart';
+import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
 import { formatWithInterval, ReportFigure } from './report';
 
 export type NamedFigure = ReportFigure & { name: FigureName };
@@ -94,7 +95,9 @@ export function screeningFigures(
       name: evaluation === metrics.atDefaultThreshold ? 'confusion-matrix-argmax' : 'confusion-matrix-chosen-threshold',
       title,
       png: confusionMatrixChart(evaluation.confusionMatrix, metrics.classNames, title),
-      caption: `${evaluation === metrics.atDefaultThreshold ? 'Argmax' : `Threshold ${evaluation.description}`}. Rows: true class; columns: predicted class.`,
+      caption:
+        `${evaluation === metrics.atDefaultThreshold ? 'Argmax' : `Threshold ${evaluation.description}`}. ` +
+        `Rows: true class; columns: predicted class.`,
     });
   }
   return figures;
@@ -132,5 +135,9 @@ export function metricTable(evaluation: ScreeningEvaluation): { header: string[]
 /** Accuracy, sensitivity, specificity and AUC with their CIs at one threshold, for terminals and logs. */
 export function headline(at: ThresholdEvaluation, digits = 3): string {
   const ci = at.confidenceIntervals;
-  return `accuracy ${formatWithInterval(ci.accuracy, digits)}, sensitivity ${formatWithInterval(ci.sensitivity, digits)}, specificity ${formatWithInterval(ci.specificity, digits)}, AUC ${formatWithInterval(ci.auc, digits)}`;
+  return (
+    `accuracy ${formatWithInterval(ci.accuracy, digits)}, sensitivity ` +
+    `${formatWithInterval(ci.sensitivity, digits)}, specificity ${formatWithInterval(ci.specificity, digits)}, AUC ` +
+    `${formatWithInterval(ci.auc, digits)}`
+  );
 }

@@ -2,7 +2,7 @@
  * What training looks like: loss and accuracy curves (train and validation) per epoch, redrawn
  * live in a notebook after every epoch, and a batch counter while an epoch runs.
  */
-import { lineChart } from './charts';
+import { lineChart } from './lineChart';
 import { liveOutput } from './display';
 import { createProgress } from './progress';
 import type { EpochLog, TrainingHooks } from '../head/train';
@@ -66,7 +66,9 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
       const last = history[history.length - 1];
       epochsRun = last.epoch;
       console.log(
-        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ${last.learningRate}`,
+        `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ` +
+          `${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ` +
+          `${last.learningRate}`,
       );
     },
     finish() {
