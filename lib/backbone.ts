@@ -6,5 +6,7 @@ export * from './backbone/features';
 export * from './backbone/kerasToOnnx';
 export * from './backbone/onnxEngine';
 export * from './backbone/onnxExport';
+export * from './backbone/onnxInt8';
+export * from './backbone/onnxQuantize';
 export * from './backbone/resnet50';
 export * from './backbone/weights';
