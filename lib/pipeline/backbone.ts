@@ -10,6 +10,7 @@ import { UserFacingError } from '../core/errors';
 import { absolutePath, loadSplit } from '../data/dataset';
 import { createFeatureEngine, defaultEngine, LazyFeatureEngine } from '../backbone/engine';
 import { FeatureCache, precisionOf } from '../backbone/featureCache';
+import type { Int8BuildOptions } from '../backbone/onnxInt8';
 import { extractFeatures, ExtractionResult, featuresForSplit, SplitFeatures } from '../backbone/features';
 import { ensureWeights, weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { createProgress } from '../view/progress';
@@ -36,6 +37,18 @@ function trainingFiles(config: Config): string[] {
   return split.train.map((image) => absolutePath(split.root, image));
 }
 
+/** The int8 engine's calibration settings, and the saved split's training images to calibrate on. */
+export function int8BuildOptions(config: Config): Int8BuildOptions {
+  return {
+    method: config.calibrationMethod,
+    percentile: config.calibrationPercentile,
+    images: config.calibrationImages,
+    seed: config.seed,
+    calibrationFiles: () => trainingFiles(config),
+    progress: createProgress,
+  };
+}
+
 /**
  * The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache.
  * The tfjs backend is initialised first: it decides the default engine, hence which cache
@@ -44,14 +57,7 @@ function trainingFiles(config: Config): string[] {
 export async function openBackbone(config: Config, log: Log = console.log): Promise<Backbone> {
   const backend = await initBackend(config.backend, log);
   const weights = await ensureWeights(config.weightsDir, log);
-  const int8 = {
-    method: config.calibrationMethod,
-    percentile: config.calibrationPercentile,
-    images: config.calibrationImages,
-    seed: config.seed,
-    calibrationFiles: () => trainingFiles(config),
-    progress: createProgress,
-  };
+  const int8 = int8BuildOptions(config);
   const options = { engine: config.engine, backend: config.backend, int8: int8, log };
   const expected = defaultEngine(backend, config.engine).engine;
   const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), expected);
