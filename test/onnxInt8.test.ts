@@ -86,7 +86,7 @@ describe('int8 backbone: QDQ graph calibrated on X-rays, checked against float32
   it('is valid ONNX in QDQ form that ONNX Runtime loads and fuses into QLinearConv', async () => {
     assert.match(
       logged.join('\n'),
-      /Building .*backbone-int8\.onnx \(not built yet\): calibrating on 4 training images/,
+      /Building .*backbone-int8\.onnx \(not built yet\): calibrating on 8 training images/,
     );
     const model = onnx.ModelProto.decode(fs.readFileSync(int8File));
     const ops = model.graph!.node!.map((node) => node.opType);
