@@ -180,7 +180,7 @@ main(spec, async (args) => {
     `gate (accuracy drop <= ${gate.accuracyPoints} point, AUC drop <= ${gate.auc}): accuracy drop ${accuracyDrop.toFixed(2)} points, ` +
       `AUC drop ${aucDrop.toFixed(4)}: ${passes ? 'PASSES' : 'FAILS'}`,
   );
-  const file = path.join(outputPaths(base).folder, 'int8', 'gates.json');
+  const file = outputPaths(base).int8Gates;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   writeJsonAtomicSync(file, {
     measuredAt: new Date().toISOString(),

@@ -226,6 +226,8 @@ export function outputPaths(config: Pick<Config, 'outputsDir'>) {
     figure: (name: FigureName) => path.join(figures, `${name}.png`),
     notebooks: path.join(folder, 'notebooks'),
     bench: path.join(folder, 'bench'),
+    /** npm run int8-gates: the int8 backbone against float32. */
+    int8Gates: path.join(folder, 'int8', 'gates.json'),
     /** npm run explain: <image name>-gradcam.png */
     explain: path.join(folder, 'explain'),
     /** npm run evaluate: one folder per external data set. */
