@@ -18,7 +18,8 @@ export default tseslint.config(
   {
     files: ['lib/**/*.ts', 'scripts/**/*.ts'],
     // Prettier wraps code at 120 columns but not strings and comments: split those by hand.
-    rules: { 'max-len': ['error', { code: 120, ignoreUrls: true }] },
+    // Prettier wraps code at 120 but cannot break a string: long messages may run on.
+    rules: { 'max-len': ['error', { code: 120, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true }] },
   },
   {
     files: ['notebooks/.code/**/*.ts'],

@@ -8,5 +8,7 @@ export * from './backbone/kerasWeights';
 export * from './backbone/onnxGraph';
 export * from './backbone/onnxEngine';
 export * from './backbone/onnxExport';
+export * from './backbone/onnxInt8';
+export * from './backbone/onnxQuantize';
 export * from './backbone/resnet50';
 export * from './backbone/weights';

@@ -36,6 +36,8 @@ import { TfjsFeatureEngine } from '../lib/backbone/engine';
 import { describeError } from '../lib/core/errors';
 import { preprocessedBatches } from '../lib/backbone/featurePipeline';
 import { OnnxFeatureEngine } from '../lib/backbone/onnxEngine';
+import type { Int8BuildOptions } from '../lib/backbone/onnxInt8';
+import { int8BuildOptions } from '../lib/pipeline/backbone';
 import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
 import { featureLength, imageValues } from '../lib/core/contracts';
 import { CommandSpec, integerFlag, parseArgs, stringFlag, UsageError } from './cli';
@@ -58,6 +60,10 @@ interface Options {
   waitIdle: number;
   /** Internal: run only the end-to-end measurement and print its result as JSON. */
   e2eChild: boolean;
+  /** Also measure the int8 backbone (onnxruntime-int8), back to back with float32. */
+  int8: boolean;
+  /** Internal: the end-to-end child's backbone precision. */
+  precision: 'float32' | 'int8';
 }
 
 interface Row {
@@ -93,7 +99,9 @@ const spec: CommandSpec = {
     { name: 'no-tfjs', description: 'skip every tfjs row' },
     { name: 'no-e2e', description: 'skip the end-to-end extraction' },
     { name: 'no-npm-start', description: 'skip timing npm start' },
+    { name: 'no-int8', description: 'skip the int8 backbone rows' },
     { name: 'e2e-child', description: '(internal) run only the end-to-end measurement, print JSON' },
+    { name: 'precision', value: 'p', choices: ['float32', 'int8'], description: '(internal) end-to-end precision' },
   ],
 };
 
@@ -120,6 +128,8 @@ function parseArguments(argv: string[], config: Config): Options {
     prefetch: whole('prefetch', 2, 0),
     waitIdle: whole('wait-idle', 0, 0),
     e2eChild: args.flags['e2e-child'] === true,
+    int8: args.flags['no-int8'] !== true,
+    precision: stringFlag(args, 'precision') === 'int8' ? 'int8' : 'float32',
   };
 }
 
@@ -313,20 +323,27 @@ async function benchTfjs(paths: WeightsPaths, input: Float32Array, count: number
   return rows;
 }
 
+/** How the int8 engine is built when it is missing (calibration on the saved split's training images). */
+let int8Options: Int8BuildOptions = {};
+
 async function benchOnnx(paths: WeightsPaths, input: Float32Array, count: number, options: Options): Promise<Row[]> {
   const rows: Row[] = [];
   const threadCounts = [...new Set([1, os.cpus().length])];
-  for (const threads of threadCounts) {
-    const engine = await OnnxFeatureEngine.create(paths, { threads, log: progress });
+  const precisions = options.int8 ? (['float32', 'int8'] as const) : (['float32'] as const);
+  for (const [precision, threads] of precisions.flatMap((p) => threadCounts.map((t) => [p, t] as const))) {
+    const engine = await OnnxFeatureEngine.create(paths, { threads, log: progress, precision, int8: int8Options });
     for (const batchSize of options.batchSizes) {
       // Whole batches only, so every batch size does the same kind of work.
       const images = Math.max(batchSize, Math.floor(count / batchSize) * batchSize);
       if (images > count) continue;
-      const result = await measure(`onnxruntime ${threads} thread(s), batch ${batchSize}`, images, options.runs, () =>
-        forwardAll(engine, input, images, batchSize),
+      const result = await measure(
+        `${engine.name} ${threads} thread(s), batch ${batchSize}`,
+        images,
+        options.runs,
+        () => forwardAll(engine, input, images, batchSize),
       );
       rows.push({
-        what: `onnxruntime cpu, ${threads} thread${threads > 1 ? 's' : ''}`,
+        what: `${engine.name} cpu, ${threads} thread${threads > 1 ? 's' : ''}`,
         batchSize,
         threads,
         images,
@@ -340,8 +357,14 @@ async function benchOnnx(paths: WeightsPaths, input: Float32Array, count: number
 }
 
 /** Pooled features of every image: decode overlapped with inference, as the feature cache does it. */
-async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number, prefetch: number): Promise<Row> {
-  const engine = await OnnxFeatureEngine.create(paths, { log: progress });
+async function endToEnd(
+  paths: WeightsPaths,
+  files: string[],
+  batchSize: number,
+  prefetch: number,
+  precision: 'float32' | 'int8' = 'float32',
+): Promise<Row> {
+  const engine = await OnnxFeatureEngine.create(paths, { log: progress, precision, int8: int8Options });
   const features = new Float32Array(files.length * featureLength);
   let done = 0;
   let skipped = 0;
@@ -379,9 +402,11 @@ async function endToEnd(paths: WeightsPaths, files: string[], batchSize: number,
 }
 
 /** Runs the end-to-end measurement in a fresh process: its peak RSS is then its own. */
-function endToEndInChild(options: Options): Promise<Row> {
+function endToEndInChild(options: Options, precision: 'float32' | 'int8' = 'float32'): Promise<Row> {
   const argv = [
     '--e2e-child',
+    '--precision',
+    precision,
     '--batch-size',
     String(options.batchSize),
     '--prefetch',
@@ -486,11 +511,13 @@ async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2), config);
   waitIdleSeconds = options.waitIdle;
   const paths = await ensureWeights(config.weightsDir, progress);
+  int8Options = int8BuildOptions(config);
   let files = listImages(options.dataDir);
   if (options.e2eLimit) files = files.slice(0, options.e2eLimit);
 
   if (options.e2eChild) {
-    process.stdout.write(`${JSON.stringify(await endToEnd(paths, files, options.batchSize, options.prefetch))}\n`);
+    const row = await endToEnd(paths, files, options.batchSize, options.prefetch, options.precision);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
     return;
   }
 
@@ -508,19 +535,30 @@ async function main(): Promise<void> {
   const input = await decodeAll(sample);
   if (options.tfjs) rows.push(...(await benchTfjs(paths, input, sample.length, options)));
   rows.push(...(await benchOnnx(paths, input, sample.length, options)));
-  if (options.e2e) rows.push(await endToEndInChild(options));
+  // float32 and int8 back to back, so the ratio compares runs under the same load.
+  const endToEndRows: Partial<Record<'float32' | 'int8', Row>> = {};
+  if (options.e2e) rows.push((endToEndRows.float32 = await endToEndInChild(options, 'float32')));
+  if (options.e2e && options.int8) rows.push((endToEndRows.int8 = await endToEndInChild(options, 'int8')));
   if (options.npmStart) rows.push(...(await benchNpmStart(files, options)));
 
   const fastest = rows
-    .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime'))
+    .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime cpu'))
     .sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
   const loadAfter = os.loadavg();
+  const int8Speedup =
+    endToEndRows.float32 && endToEndRows.int8
+      ? endToEndRows.int8.imagesPerSecond / endToEndRows.float32.imagesPerSecond
+      : null;
   const table = formatTable(rows);
   console.log(`\n${table}\n`);
   if (fastest)
     console.log(
       `Fastest ONNX Runtime batch size at ${fastest.threads} threads: ${fastest.batchSize} ` +
         `(${fastest.imagesPerSecond.toFixed(1)} images/s).`,
+    );
+  if (int8Speedup !== null)
+    console.log(
+      `End to end, int8 against float32 in this run: ${endToEndRows.int8!.imagesPerSecond.toFixed(1)} / ${endToEndRows.float32!.imagesPerSecond.toFixed(1)} images/s = ${int8Speedup.toFixed(2)}x.`,
     );
   console.log(
     `Load average before ${loadBefore[0].toFixed(2)}, after ${loadAfter[0].toFixed(2)} (1 min). "other load": cores ` +
@@ -539,6 +577,7 @@ async function main(): Promise<void> {
     loadAverageAfter: loadAfter,
     options: { ...options, e2eChild: undefined },
     fastestOnnxBatchSize: fastest?.batchSize ?? null,
+    int8EndToEndSpeedup: int8Speedup,
     rows,
   };
   const reportPath = path.join(outputPaths(config).bench, `bench-${report.date.replace(/[:.]/g, '-')}.json`);

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { WeightsPaths } from '../lib/backbone/weights';
-import { BackendName, Config, EngineName, loadConfig, outputPaths } from '../lib/core/config';
+import { BackendName, Config, EngineName, engineNames, loadConfig, outputPaths } from '../lib/core/config';
 import { weightsMismatch } from '../lib/pipeline/backbone';
 import type { OpenedModel } from '../lib/pipeline/model';
 import { describeError, UserFacingError } from '../lib/core/errors';
@@ -180,8 +180,8 @@ export const commonFlags: FlagSpec[] = [
   {
     name: 'engine',
     value: 'name',
-    choices: ['onnxruntime', 'tfjs'],
-    description: 'feature engine for the ResNet50 backbone (default: the fastest available)',
+    choices: engineNames,
+    description: 'feature engine for the ResNet50 backbone (default: tfjs on native TensorFlow, else onnxruntime)',
   },
   {
     name: 'backend',

@@ -96,7 +96,7 @@ main(spec, async (args) => {
 
   const model = await openModel(modelFolder, config, note, info);
   // The engine starts with the first readable image: a run where nothing can be read never loads it.
-  const { engine, weights } = await openBackbone(config, note);
+  const { engine, weights, batchSize } = await openBackbone(config, note);
   warnIfWeightsDiffer(model, weights);
   const threshold = info.classNames.length === 2 ? info.threshold : undefined;
   const progress = createProgress('predict', inputs.files.length, { quiet: !inputs.hasFolder });
@@ -104,7 +104,7 @@ main(spec, async (args) => {
   let done = 0;
   let unreadable = 0;
   try {
-    for await (const batch of preprocessedBatches(inputs.files, { batchSize: config.featureBatchSize })) {
+    for await (const batch of preprocessedBatches(inputs.files, { batchSize: batchSize })) {
       for (const failure of batch.skipped) {
         note(`skipped ${failure.file}: ${failure.reason}`);
         skipped.push(failure);

@@ -147,4 +147,21 @@ describe('featureCache: append-only store of pooled features keyed by image cont
     assert.equal(contentHash(b), sha1('abd'));
     assert.throws(() => contentHash(path.join(folder, 'missing.png')), { code: 'ENOENT' });
   });
+
+  it('keeps int8 features apart from float32 ones: their own file, and a cache refuses the other precision', () => {
+    const folder = temporaryFolder('feature-cache');
+    const float = FeatureCache.open(folder, 'fp');
+    const int8 = FeatureCache.open(folder, 'fp', 'int8');
+    assert.notEqual(int8.filePath, float.filePath);
+    assert.match(int8.filePath, /-int8\.bin$/);
+    const record = { hash: sha1('one'), features: randomFeatures(7) };
+    int8.add([record], 'onnxruntime-int8');
+    assert.equal(FeatureCache.open(folder, 'fp', 'int8').get(record.hash)!.engine, 'onnxruntime-int8');
+    assert.equal(FeatureCache.open(folder, 'fp').get(record.hash), undefined, 'float32 callers never see it');
+    assert.throws(() => float.add([record], 'onnxruntime-int8'), /onnxruntime-int8 computes int8 features/);
+    assert.throws(() => int8.add([record], 'tfjs'), /tfjs computes float32 features; this cache holds int8/);
+    assert.throws(() => int8.add([record], 'onnxruntime'), /this cache holds int8/);
+    assert.equal(FeatureCache.open(folder, 'fp').size, 0);
+    assert.equal(FeatureCache.open(folder, 'fp', 'int8').size, 1);
+  });
 });

@@ -66,10 +66,14 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
     assert.ok(onnxEngine instanceof OnnxFeatureEngine);
     assert.equal(tfjsEngine.name, 'tfjs');
     assert.ok(
-      logged.some((line) => /^feature engine: onnxruntime \(cpu, \d+ threads?\)$/.test(line)),
+      logged.some((line) =>
+        /^feature engine: onnxruntime \(cpu, \d+ threads?\); default on the wasm backend \(no native TensorFlow\)$/.test(
+          line,
+        ),
+      ),
       logged.join('\n'),
     );
-    assert.ok(logged.includes(`feature engine: ${tfjsEngine.description}`));
+    assert.ok(logged.includes(`feature engine: ${tfjsEngine.description}; forced by engine / FEATURE_ENGINE`));
   });
 
   it(`pooled features agree with tfjs on ${xrays.length} real X-rays (max |diff| < ${pooledTolerance})`, async () => {
@@ -119,8 +123,10 @@ describe('onnx engine: ONNX Runtime backbone built from the same weights', funct
       const engine = await createFeatureEngine(paths, { log: (line) => lines.push(line) });
       assert.equal(engine, standIn);
       assert.equal(lines.filter((line) => line.includes('falling back to tfjs')).length, 1, lines.join('\n'));
-      assert.match(lines[0], /onnxruntime-node cannot be loaded \(simulated: binding missing\); falling back to tfjs/);
-      assert.equal(lines[lines.length - 1], 'feature engine: tfjs (stand-in)');
+      assert.equal(
+        lines[lines.length - 1],
+        'feature engine: tfjs (stand-in); onnxruntime-node cannot be loaded (simulated: binding missing); falling back to tfjs',
+      );
       await assert.rejects(
         createFeatureEngine(paths, { engine: 'onnxruntime', log: () => undefined }),
         OnnxRuntimeUnavailableError,

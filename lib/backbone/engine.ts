@@ -4,10 +4,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadBackbone } from './resnet50';
-import { initBackend } from '../core/backend';
-import type { BackendName, EngineName } from '../core/config';
+import { initBackend, isNativeBackend, type ModuleLoader } from '../core/backend';
+import { engineNames, type BackendName, type EngineName } from '../core/config';
 import { UserFacingError } from '../core/errors';
 import { OnnxFeatureEngine, OnnxRuntimeUnavailableError } from './onnxEngine';
+import type { Int8BuildOptions } from './onnxInt8';
 import { WeightsPaths } from './weights';
 import { convMapShape, featureLength, imageSize } from '../core/contracts';
 import type { FeatureEngine } from '../core/contracts';
@@ -15,6 +16,7 @@ import type { FeatureEngine } from '../core/contracts';
 export class TfjsFeatureEngine implements FeatureEngine {
   readonly name = 'tfjs' as const;
   readonly description: string;
+  choice?: string;
 
   private constructor(private readonly backbone: tf.LayersModel) {
     this.description = `tfjs (${tf.getBackend()})`;
@@ -58,43 +60,77 @@ export class TfjsFeatureEngine implements FeatureEngine {
 }
 
 export interface CreateFeatureEngineOptions {
-  /** Forced engine; undefined picks the fastest available (onnxruntime, else tfjs). */
+  /** Forced engine; undefined picks the default for the backend (see defaultEngine). */
   engine?: EngineName;
   /** ONNX Runtime intra-op threads; default all cores. */
   threads?: number;
-  /** tfjs backend when tfjs is used; default the first that loads (see backend.ts). */
+  /** tfjs backend; default the first that loads (see backend.ts). Initialised before the choice. */
   backend?: BackendName;
+  /** How optional modules are loaded (default require): the seam tests use to declare them missing. */
+  load?: ModuleLoader;
+  /** What the int8 engine needs to build its model when it is missing or stale (onnxQuantize.ts). */
+  int8?: Int8BuildOptions;
   log?: (line: string) => void;
 }
 
+export interface EngineChoice {
+  engine: EngineName;
+  /** Why, for the log line and metrics.json. */
+  reason: string;
+}
+
+/** The engine used on CPU-only backends unless one is forced. */
+const cpuDefaultEngine: EngineName = 'onnxruntime';
+
 /**
- * Opens the feature engine and logs which one, e.g. "feature engine: onnxruntime (cpu, 2 threads)".
- * Without a forced engine, ONNX Runtime is tried first; if it cannot load, tfjs is used with one
- * log line saying why. A forced engine that fails throws.
+ * Which engine runs the backbone: a forced one; else tfjs when the backend is native TensorFlow
+ * (on a GPU it is an order of magnitude faster than ONNX Runtime on the CPU, and libtensorflow on
+ * the CPU is as fast as it); else ONNX Runtime, 13x tfjs on wasm.
+ */
+export function defaultEngine(backend: BackendName, forced?: EngineName): EngineChoice {
+  if (forced) return { engine: forced, reason: 'forced by engine / FEATURE_ENGINE' };
+  if (isNativeBackend(backend)) return { engine: 'tfjs', reason: `default on the native ${backend} backend` };
+  return { engine: cpuDefaultEngine, reason: `default on the ${backend} backend (no native TensorFlow)` };
+}
+
+/**
+ * Opens the feature engine and logs the choice in one line, e.g.
+ * "feature engine: onnxruntime (cpu, 2 threads); default on the wasm backend (no native TensorFlow)".
+ * The tfjs backend is initialised first, since it decides the default. When the default ONNX
+ * Runtime cannot load, tfjs is used with one log line saying why. A forced engine that fails throws.
  */
 export async function createFeatureEngine(
   paths: WeightsPaths,
   options: CreateFeatureEngineOptions = {},
 ): Promise<FeatureEngine> {
   const log = options.log ?? console.log;
-  if (options.engine !== undefined && options.engine !== 'onnxruntime' && options.engine !== 'tfjs') {
-    throw new UserFacingError(`unknown feature engine "${String(options.engine)}"; choose onnxruntime or tfjs`);
+  if (options.engine !== undefined && !engineNames.includes(options.engine)) {
+    throw new UserFacingError(
+      `unknown feature engine "${String(options.engine)}"; choose one of ${engineNames.join(', ')}`,
+    );
   }
+  const backend = await initBackend(options.backend, log, options.load);
+  let choice = defaultEngine(backend, options.engine);
   let engine: FeatureEngine | undefined;
-  if (options.engine !== 'tfjs') {
+  if (choice.engine !== 'tfjs') {
+    const precision = choice.engine === 'onnxruntime-int8' ? 'int8' : 'float32';
     try {
-      engine = await OnnxFeatureEngine.create(paths, { threads: options.threads, log });
+      engine = await OnnxFeatureEngine.create(paths, {
+        threads: options.threads,
+        log,
+        load: options.load,
+        precision,
+        int8: options.int8,
+      });
     } catch (error) {
       // Only a missing or broken runtime falls back; damaged weights are reported as they are.
-      if (options.engine === 'onnxruntime' || !(error instanceof OnnxRuntimeUnavailableError)) throw error;
-      log(`feature engine: ${error.message}; falling back to tfjs`);
+      if (options.engine !== undefined || !(error instanceof OnnxRuntimeUnavailableError)) throw error;
+      choice = { engine: 'tfjs', reason: `${error.message}; falling back to tfjs` };
     }
   }
-  if (!engine) {
-    await initBackend(options.backend, log);
-    engine = await TfjsFeatureEngine.create(paths);
-  }
-  log(`feature engine: ${engine.description}`);
+  engine ??= await TfjsFeatureEngine.create(paths);
+  engine.choice = choice.reason;
+  log(`feature engine: ${engine.description}; ${choice.reason}`);
   return engine;
 }
 
@@ -117,6 +153,10 @@ export class LazyFeatureEngine implements FeatureEngine {
 
   get description(): string {
     return this.opened?.description ?? 'not started (all features came from the cache)';
+  }
+
+  get choice(): string | undefined {
+    return this.opened?.choice;
   }
 
   get started(): boolean {

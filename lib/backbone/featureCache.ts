@@ -15,7 +15,17 @@ import { featureLength } from '../core/contracts';
 /** Bumped when image decoding or preprocessing changes, so old features are not reused. */
 export const preprocessingVersion = 'keras-nearest-caffe-v1';
 
-const engineCodes: EngineName[] = ['tfjs', 'onnxruntime'];
+const engineCodes: EngineName[] = ['tfjs', 'onnxruntime', 'onnxruntime-int8'];
+
+/**
+ * Features of the float32 engines (tfjs, onnxruntime) agree within float32 rounding and share one
+ * file; int8 features differ more (cosine about 0.99) and live in their own file, so the two never
+ * mix: a cache refuses records from an engine of the other precision.
+ */
+export type FeaturePrecision = 'float32' | 'int8';
+export function precisionOf(engine: EngineName): FeaturePrecision {
+  return engine === 'onnxruntime-int8' ? 'int8' : 'float32';
+}
 /** Engine code, 3 bytes padding (keeps the floats 4-aligned in the file), then the features. */
 const payloadHeaderBytes = 4;
 const payloadBytes = payloadHeaderBytes + featureLength * 4;
@@ -31,17 +41,20 @@ export function contentHash(filePath: string): string {
 }
 
 export class FeatureCache {
-  private constructor(private readonly records: RecordFile) {}
+  private constructor(
+    private readonly records: RecordFile,
+    readonly precision: FeaturePrecision,
+  ) {}
 
   get filePath(): string {
     return this.records.filePath;
   }
 
-  /** Opens (or creates) the cache for one weights fingerprint, in `cacheDir`. */
-  static open(cacheDir: string, weightsFingerprint: string): FeatureCache {
-    return new FeatureCache(
-      RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`), payloadBytes),
-    );
+  /** Opens (or creates) the cache for one weights fingerprint and precision, in `cacheDir`. */
+  static open(cacheDir: string, weightsFingerprint: string, precision: FeaturePrecision = 'float32'): FeatureCache {
+    const suffix = precision === 'int8' ? '-int8' : '';
+    const file = path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}${suffix}.bin`);
+    return new FeatureCache(RecordFile.open(file, payloadBytes), precision);
   }
 
   get size(): number {
@@ -62,6 +75,11 @@ export class FeatureCache {
 
   /** Appends finished features; each call is one write, flushed before returning. */
   add(records: { hash: string; features: Float32Array }[], engine: EngineName): void {
+    if (precisionOf(engine) !== this.precision) {
+      throw new Error(
+        `${engine} computes ${precisionOf(engine)} features; this cache holds ${this.precision} ones (${this.filePath})`,
+      );
+    }
     // Checked before anything is kept, so memory and file always hold the same records.
     for (const { features } of records) {
       if (features.length !== featureLength)

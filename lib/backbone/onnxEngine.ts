@@ -4,9 +4,11 @@
  */
 import * as os from 'os';
 import type * as OnnxRuntime from 'onnxruntime-node';
+import { requireModule, type ModuleLoader } from '../core/backend';
 import { UserFacingError } from '../core/errors';
 import { onnxConvMapsName, onnxInputName, onnxPooledName } from './onnxGraph';
 import { ensureBackboneOnnx } from './onnxExport';
+import { ensureInt8BackboneOnnx, type Int8BuildOptions } from './onnxInt8';
 import { WeightsPaths } from './weights';
 import { convMapShape, featureLength, imageSize, imageValues, type FeatureEngine } from '../core/contracts';
 
@@ -20,46 +22,61 @@ export class OnnxRuntimeUnavailableError extends UserFacingError {
 
 let runtime: typeof OnnxRuntime | undefined;
 
-/** Loads onnxruntime-node on first use, so a missing or broken install is an error we can catch. */
-function loadOnnxRuntime(): typeof OnnxRuntime {
-  if (!runtime) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      runtime = require('onnxruntime-node') as typeof OnnxRuntime;
-    } catch (error) {
-      throw new OnnxRuntimeUnavailableError(((error as Error).message ?? String(error)).split('\n')[0]);
-    }
+/**
+ * Loads onnxruntime-node on first use, so a missing or broken install is an error we can catch.
+ * `load` is the seam tests use to declare it missing (see ModuleLoader in lib/core/backend.ts).
+ */
+export function loadOnnxRuntime(load: ModuleLoader = requireModule): typeof OnnxRuntime {
+  if (load === requireModule && runtime) return runtime;
+  let loaded: typeof OnnxRuntime;
+  try {
+    loaded = load('onnxruntime-node') as typeof OnnxRuntime;
+  } catch (error) {
+    throw new OnnxRuntimeUnavailableError(((error as Error).message ?? String(error)).split('\n')[0]);
   }
-  return runtime;
+  if (load === requireModule) runtime = loaded;
+  return loaded;
 }
 
 export interface OnnxEngineOptions {
   /** Threads for one convolution (intra-op); default: all cores. */
   threads?: number;
   log?: (line: string) => void;
+  /** How onnxruntime-node is loaded (default require). */
+  load?: ModuleLoader;
+  /** 'int8': the quantized backbone (onnxQuantize.ts), built on first use from `int8`. */
+  precision?: 'float32' | 'int8';
+  int8?: Int8BuildOptions;
 }
 
 const convMapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
 
 export class OnnxFeatureEngine implements FeatureEngine {
-  readonly name = 'onnxruntime' as const;
+  readonly name: 'onnxruntime' | 'onnxruntime-int8';
   readonly description: string;
+  choice?: string;
 
   private constructor(
     private readonly ort: typeof OnnxRuntime,
     private readonly session: OnnxRuntime.InferenceSession,
     readonly threads: number,
+    readonly precision: 'float32' | 'int8',
   ) {
-    this.description = `onnxruntime (cpu, ${threads} thread${threads === 1 ? '' : 's'})`;
+    this.name = precision === 'int8' ? 'onnxruntime-int8' : 'onnxruntime';
+    this.description = `${this.name} (cpu, ${threads} thread${threads === 1 ? '' : 's'})`;
   }
 
   /** Builds backbone.onnx if needed, then opens an ONNX Runtime session on it. */
   static async create(paths: WeightsPaths, options: OnnxEngineOptions = {}): Promise<OnnxFeatureEngine> {
-    const ort = loadOnnxRuntime();
+    const ort = loadOnnxRuntime(options.load);
     const threads = options.threads ?? os.cpus().length;
     if (!Number.isInteger(threads) || threads < 1)
       throw new UserFacingError(`threads must be a positive integer, got ${threads}`);
-    const onnxFile = await ensureBackboneOnnx(paths, options.log);
+    const precision = options.precision ?? 'float32';
+    const onnxFile =
+      precision === 'int8'
+        ? await ensureInt8BackboneOnnx(paths, { ...options.int8, ort: ort }, options.log)
+        : await ensureBackboneOnnx(paths, options.log);
     let session: OnnxRuntime.InferenceSession;
     try {
       session = await ort.InferenceSession.create(onnxFile, {
@@ -75,7 +92,7 @@ export class OnnxFeatureEngine implements FeatureEngine {
         `session on ${onnxFile} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`,
       );
     }
-    return new OnnxFeatureEngine(ort, session, threads);
+    return new OnnxFeatureEngine(ort, session, threads, precision);
   }
 
   private async run(

@@ -2,6 +2,9 @@
  * Picks the tfjs backend: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (both optional
  * dependencies: their install downloads libtensorflow, which fails offline), then wasm, then the
  * pure-JS cpu backend. The first that loads is used and logged; config.backend or TF_BACKEND forces one.
+ *
+ * Which modules load is the one seam: `initBackend(..., load)` takes the loader (default `require`),
+ * so tests can declare a backend present or missing without a GPU.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './config';
@@ -10,6 +13,20 @@ import { transposeBeforeWasmMatMul } from './wasmMatMul';
 
 const backendOrder: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
+/** Loads a module by name (node's require by default); throws when it is missing or cannot load. */
+export type ModuleLoader = (moduleName: string) => unknown;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- optional modules: loaded only if installed
+export const requireModule: ModuleLoader = (moduleName) => require(moduleName);
+
+/** The npm package each backend needs (cpu is built into @tensorflow/tfjs). */
+const backendModules: Record<BackendName, string | undefined> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: undefined,
+};
+
 /** The tfjs backend that each of our names registers. */
 const tfjsBackendName: Record<BackendName, string> = {
   'tensorflow-gpu': 'tensorflow',
@@ -17,6 +34,11 @@ const tfjsBackendName: Record<BackendName, string> = {
   wasm: 'wasm',
   cpu: 'cpu',
 };
+
+/** Native TensorFlow (libtensorflow, CPU or CUDA): fast enough to run the backbone itself. */
+export function isNativeBackend(name: BackendName | undefined): boolean {
+  return name === 'tensorflow' || name === 'tensorflow-gpu';
+}
 
 let chosen: BackendName | undefined;
 
@@ -52,13 +74,10 @@ export function describeBackendChoice(name: BackendName, failures: BackendFailur
   return line;
 }
 
-async function tryBackend(name: BackendName): Promise<string | undefined> {
+async function tryBackend(name: BackendName, load: ModuleLoader): Promise<string | undefined> {
   try {
-    /* eslint-disable @typescript-eslint/no-require-imports -- optional modules: loaded only if installed */
-    if (name === 'tensorflow-gpu') require('@tensorflow/tfjs-node-gpu');
-    else if (name === 'tensorflow') require('@tensorflow/tfjs-node');
-    else if (name === 'wasm') require('@tensorflow/tfjs-backend-wasm');
-    /* eslint-enable @typescript-eslint/no-require-imports */
+    const moduleName = backendModules[name];
+    if (moduleName) load(moduleName);
     const ok = await tf.setBackend(tfjsBackendName[name]);
     if (!ok) return 'tf.setBackend returned false';
     await tf.ready();
@@ -74,10 +93,12 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
 /**
  * Initialises tfjs once per process and returns the backend in use.
  * Calling it again returns the same backend (switching mid-process would strand tensors).
+ * A forced backend that cannot load is one UserFacingError naming its package and why.
  */
 export async function initBackend(
   preferred?: BackendName,
   log: (line: string) => void = console.log,
+  load: ModuleLoader = requireModule,
 ): Promise<BackendName> {
   if (chosen && (!preferred || preferred === chosen)) return chosen;
   if (preferred && !backendOrder.includes(preferred)) {
@@ -86,7 +107,7 @@ export async function initBackend(
   const candidates = preferred ? [preferred] : backendOrder;
   const failures: BackendFailure[] = [];
   for (const name of candidates) {
-    const failure = await tryBackend(name);
+    const failure = await tryBackend(name, load);
     if (!failure) {
       chosen = name;
       log(describeBackendChoice(name, failures, Boolean(process.env.CXR_DEBUG)));
@@ -95,6 +116,13 @@ export async function initBackend(
     failures.push({ name, message: failure });
   }
   const details = failures.map((failure) => `${failure.name}: ${failure.message}`).join('; ');
+  if (preferred) {
+    const moduleName = backendModules[preferred];
+    const hint = isNativeBackend(preferred)
+      ? `; install ${moduleName} (README: "Running on a GPU") or unset TF_BACKEND`
+      : '';
+    throw new UserFacingError(`tfjs backend "${preferred}" was asked for but cannot be loaded (${details})${hint}`);
+  }
   throw new UserFacingError(`no tfjs backend could be loaded (${details})`);
 }
 

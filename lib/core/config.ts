@@ -9,7 +9,9 @@ import { UserFacingError } from './errors';
 export const projectRoot = path.resolve(fs.realpathSync(__dirname), '..', '..');
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export type EngineName = 'onnxruntime' | 'tfjs';
+/** 'onnxruntime-int8': the same backbone quantized to int8 (lib/backbone/onnxQuantize.ts). */
+export type EngineName = 'onnxruntime' | 'onnxruntime-int8' | 'tfjs';
+export const engineNames: EngineName[] = ['onnxruntime', 'onnxruntime-int8', 'tfjs'];
 
 /**
  * Every setting of a run, with the article's values as defaults.
@@ -32,10 +34,21 @@ export interface Config {
 
   /** Forced tfjs backend, or undefined for the first that loads (tensorflow-gpu, tensorflow, wasm, cpu). */
   backend?: BackendName;
-  /** Forced feature engine, or undefined for the fastest available. */
+  /**
+   * Forced feature engine, or undefined for the default: tfjs when the backend is native TensorFlow
+   * (tensorflow-gpu, tensorflow), ONNX Runtime otherwise (see defaultEngine in lib/backbone/engine.ts).
+   */
   engine?: EngineName;
-  /** Images per forward pass of the frozen backbone. */
-  featureBatchSize: number;
+  /** Images per forward pass of the frozen backbone; 'auto': by backend (featureBatchSizes). */
+  featureBatchSize: number | 'auto';
+  /**
+   * The int8 engine's calibration (onnxruntime-int8): how activation ranges are measured on
+   * `calibrationImages` training images picked with `seed`: 'minmax' (the full range) or
+   * 'percentile' (clipped to the calibrationPercentile-th percentile).
+   */
+  calibrationMethod: 'minmax' | 'percentile';
+  calibrationPercentile: number;
+  calibrationImages: number;
 
   /**
    * 'article': SGD, learning rate 1e-4, as the article states. On this data it barely moves in 3 epochs
@@ -79,7 +92,10 @@ export const articleDefaults: Config = {
 
   backend: undefined,
   engine: undefined,
-  featureBatchSize: 8,
+  featureBatchSize: 'auto',
+  calibrationMethod: 'minmax',
+  calibrationPercentile: 99.99,
+  calibrationImages: 256,
 
   recipe: 'article',
   headHiddenUnits: [512, 512],
@@ -122,6 +138,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_CACHE_DIR) overrides.cacheDir = path.resolve(env.CXR_CACHE_DIR);
   if (env.TF_BACKEND) overrides.backend = env.TF_BACKEND as BackendName;
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
+  if (env.CXR_FEATURE_BATCH_SIZE) overrides.featureBatchSize = wholeNumber(env, 'CXR_FEATURE_BATCH_SIZE');
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
   return overrides;
@@ -150,6 +167,30 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     } as Config;
   }
   return config;
+}
+
+/**
+ * Backbone batch size per tfjs backend, for featureBatchSize 'auto'. On the CPU (wasm, cpu, and
+ * ONNX Runtime beside them) 8 was the fastest measured here; on a GPU larger batches keep it busy
+ * (32 images of 224x224 need about 3 GB of activations in float32: safe on an 8 GB card; not
+ * measured here). The head's training batch (batchSize) is not backend-dependent: it is the
+ * article's 64, a setting that changes the results, and the head trains in seconds anyway.
+ */
+export const featureBatchSizes: Record<BackendName, number> = {
+  'tensorflow-gpu': 32,
+  tensorflow: 16,
+  wasm: 8,
+  cpu: 8,
+};
+
+/** The backbone batch size for this backend: the forced number, or the backend's default. */
+export function resolveFeatureBatchSize(setting: number | 'auto', backend: BackendName | undefined): number {
+  if (setting !== 'auto') {
+    if (!Number.isInteger(setting) || setting < 1)
+      throw new UserFacingError(`featureBatchSize must be a positive whole number or 'auto', got ${setting}`);
+    return setting;
+  }
+  return featureBatchSizes[backend ?? 'wasm'] ?? featureBatchSizes.wasm;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -188,6 +229,8 @@ export function outputPaths(config: Pick<Config, 'outputsDir'>) {
     figure: (name: FigureName) => path.join(figures, `${name}.png`),
     notebooks: path.join(folder, 'notebooks'),
     bench: path.join(folder, 'bench'),
+    /** npm run int8-gates: the int8 backbone against float32. */
+    int8Gates: path.join(folder, 'int8', 'gates.json'),
     /** npm run explain: <image name>-gradcam.png */
     explain: path.join(folder, 'explain'),
     /** npm run evaluate: one folder per external data set. */

@@ -18,6 +18,8 @@ export interface FeatureEngine {
   readonly name: EngineName;
   /** Human-readable, e.g. "tfjs (wasm)" or "onnxruntime (cpu, 2 threads)". */
   readonly description: string;
+  /** Why this engine runs (forced, or the backend's default), set when it is opened. */
+  choice?: string;
   /** `count` caffe-preprocessed 224x224x3 images, NHWC -> count x 2048 pooled features. */
   pooledFeatures(input: Float32Array, count: number): Promise<Float32Array>;
   /** Same input -> conv5_block3_out as count x 7 x 7 x 2048 (NHWC), for Grad-CAM. */

@@ -2,17 +2,23 @@
  * Step 2 of the article, as notebooks and commands use it: the frozen ImageNet ResNet50 (weights,
  * feature engine, feature cache) and the pooled features of a list of images or of the saved split.
  */
-import { Config, outputPaths } from '../core/config';
+import * as fs from 'fs';
+import { initBackend } from '../core/backend';
+import { Config, outputPaths, resolveFeatureBatchSize } from '../core/config';
 import { FeatureEngine } from '../core/contracts';
-import { loadSplit } from '../data/dataset';
-import { createFeatureEngine, LazyFeatureEngine } from '../backbone/engine';
-import { FeatureCache } from '../backbone/featureCache';
+import { UserFacingError } from '../core/errors';
+import { absolutePath, loadSplit } from '../data/dataset';
+import { createFeatureEngine, defaultEngine, LazyFeatureEngine } from '../backbone/engine';
+import { FeatureCache, precisionOf } from '../backbone/featureCache';
+import type { Int8BuildOptions } from '../backbone/onnxInt8';
 import { extractFeatures, ExtractionResult, featuresForSplit, SplitFeatures } from '../backbone/features';
 import { ensureWeights, weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { createProgress } from '../view/progress';
 
 export interface Backbone {
   weights: WeightsPaths;
+  /** Images per backbone batch: the setting, or the backend's default ('auto'). */
+  batchSize: number;
   /** Starts on first use: a run whose features are all cached never loads the backbone. */
   engine: LazyFeatureEngine;
   cache: FeatureCache;
@@ -20,13 +26,44 @@ export interface Backbone {
 
 type Log = (line: string) => void;
 
-/** The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache. */
+/** The training images of the saved split: the int8 engine calibrates on them, never on test images. */
+function trainingFiles(config: Config): string[] {
+  const splitFile = outputPaths(config).split;
+  if (!fs.existsSync(splitFile))
+    throw new UserFacingError(
+      `the int8 backbone calibrates on training images: run notebooks/01-data.ipynb first (${splitFile})`,
+    );
+  const split = loadSplit(splitFile);
+  return split.train.map((image) => absolutePath(split.root, image));
+}
+
+/** The int8 engine's calibration settings, and the saved split's training images to calibrate on. */
+export function int8BuildOptions(config: Config): Int8BuildOptions {
+  return {
+    method: config.calibrationMethod,
+    percentile: config.calibrationPercentile,
+    images: config.calibrationImages,
+    seed: config.seed,
+    calibrationFiles: () => trainingFiles(config),
+    progress: createProgress,
+  };
+}
+
+/**
+ * The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache.
+ * The tfjs backend is initialised first: it decides the default engine, hence which cache
+ * (float32 or int8 features) and the batch size.
+ */
 export async function openBackbone(config: Config, log: Log = console.log): Promise<Backbone> {
+  const backend = await initBackend(config.backend, log);
   const weights = await ensureWeights(config.weightsDir, log);
-  const options = { engine: config.engine, backend: config.backend, log };
-  const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), config.engine);
-  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights));
-  return { weights, engine, cache };
+  const int8 = int8BuildOptions(config);
+  const options = { engine: config.engine, backend: config.backend, int8: int8, log };
+  const expected = defaultEngine(backend, config.engine).engine;
+  const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), expected);
+  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights), precisionOf(expected));
+  const batchSize = resolveFeatureBatchSize(config.featureBatchSize, backend);
+  return { weights, batchSize, engine, cache };
 }
 
 /** Features of the split saved by notebook 01; computes only what the cache lacks. */
@@ -35,7 +72,7 @@ export async function splitFeatures(config: Config, backbone: Backbone): Promise
   return featuresForSplit(split, {
     engine: backbone.engine,
     cache: backbone.cache,
-    batchSize: config.featureBatchSize,
+    batchSize: backbone.batchSize,
     progress: createProgress,
   });
 }
@@ -44,16 +81,17 @@ export async function splitFeatures(config: Config, backbone: Backbone): Promise
 export function imageFeatures(
   files: string[],
   config: Config,
-  backbone: Pick<Backbone, 'engine' | 'cache'>,
+  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize'>,
   label = 'features',
 ): Promise<ExtractionResult> {
-  const options = { engine: backbone.engine, cache: backbone.cache, batchSize: config.featureBatchSize };
+  const options = { engine: backbone.engine, cache: backbone.cache, batchSize: backbone.batchSize };
   return extractFeatures(files, { ...options, label, progress: createProgress });
 }
 
 /** The engine's description; when it never started, which engines made the cached features. */
 export function engineDescription(engine: FeatureEngine, cachedBy: Record<string, number>): string {
-  if (!(engine instanceof LazyFeatureEngine) || engine.started) return engine.description;
+  if (!(engine instanceof LazyFeatureEngine) || engine.started)
+    return engine.choice ? `${engine.description}; ${engine.choice}` : engine.description;
   const sources = Object.entries(cachedBy).map(([name, count]) => `${name} (${count})`);
   return `${engine.description}; cached by ${sources.join(', ')}`;
 }
