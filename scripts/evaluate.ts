@@ -114,9 +114,10 @@ function chooseThresholds(
 
 /** One line: how many images the guard flags, and the headline without them. */
 function outOfDistributionLine(summary: RunMetrics['outOfDistribution'], argmax: boolean): string {
-  if (!summary || !summary.available) return summary?.status ?? 'guard unavailable';
-  const flagged = `out-of-distribution guard (${summary.method}): ${summary.flagged} of ${summary.evaluated} images flagged`;
-  const without = summary.withoutFlagged;
+  const result = summary?.result;
+  if (!result) return summary?.status ?? 'guard unavailable';
+  const flagged = `out-of-distribution guard (${result.method}): ${result.flagged} of ${result.evaluated} images flagged`;
+  const without = result.withoutFlagged;
   if (!without) return `${flagged}; the rest lack a class, no metrics without them`;
   const at = argmax ? without.atDefaultThreshold : (without.atChosenThreshold ?? without.atDefaultThreshold);
   return `${flagged}; without them (${without.evaluated} images): ${headlineMetrics(at, 2)}`;

@@ -69,24 +69,30 @@ export interface CalibrationSummary {
   after: CalibrationSide;
 }
 
-export type OutOfDistributionSummary =
-  | { available: false; status: string }
-  | {
-      available: true;
-      method: string;
-      threshold: number;
-      percentile: number;
-      flagged: number;
-      evaluated: number;
-      flaggedFiles?: string[];
-      /** Metrics of the images the guard lets through; null when they lack a class. */
-      withoutFlagged: {
-        evaluated: number;
-        auc: number;
-        atDefaultThreshold: ThresholdEvaluation;
-        atChosenThreshold: ThresholdEvaluation | null;
-      } | null;
-    };
+/** The guard's verdicts on the evaluated images (one interface, no union: tslab compiles non-strict). */
+export interface OutOfDistributionSummary {
+  available: boolean;
+  /** The guard in use, or "guard unavailable: ..." for a model saved without one. */
+  status: string;
+  /** Null when the guard is unavailable. */
+  result: OutOfDistributionResult | null;
+}
+
+export interface OutOfDistributionResult {
+  method: string;
+  threshold: number;
+  percentile: number;
+  flagged: number;
+  evaluated: number;
+  flaggedFiles?: string[];
+  /** Metrics of the images the guard lets through; null when they lack a class. */
+  withoutFlagged: {
+    evaluated: number;
+    auc: number;
+    atDefaultThreshold: ThresholdEvaluation;
+    atChosenThreshold: ThresholdEvaluation | null;
+  } | null;
+}
 
 export function writeRunMetrics(file: string, metrics: RunMetrics): void {
   writeJsonAtomicSync(file, metrics);

@@ -36,9 +36,10 @@ export function safeguardNotes(metrics: RunMetrics): string[] {
       `Temperature scaling (T = ${calibration.temperature.toFixed(3)}, fitted on validation images); on the evaluated images ${side('raw', calibration.before)}; ${side('calibrated', calibration.after)}. The metrics above use the calibrated probabilities.`,
     );
   }
-  const guard = metrics.outOfDistribution;
-  if (guard && !guard.available) notes.push(guard.status);
-  if (guard && guard.available) {
+  const summary = metrics.outOfDistribution;
+  const guard = summary?.result;
+  if (summary && !guard) notes.push(summary.status);
+  if (guard) {
     const without = guard.withoutFlagged;
     const at = without ? (without.atChosenThreshold ?? without.atDefaultThreshold) : undefined;
     const rest = at

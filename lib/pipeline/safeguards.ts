@@ -107,7 +107,7 @@ export function outOfDistributionSummary(
     files?: string[];
   },
 ): OutOfDistributionSummary {
-  if (!guard || !screened.guard) return { available: false, status: guardUnavailable };
+  if (!guard || !screened.guard) return { available: false, status: guardUnavailable, result: null };
   const flags = screened.guard.map((verdict) => verdict.outOfDistribution);
   const kept = flags.map((flag, index) => (flag ? -1 : index)).filter((index) => index >= 0);
   const keptLabels = kept.map((index) => labels[index]);
@@ -124,8 +124,8 @@ export function outOfDistributionSummary(
         },
       )
     : undefined;
-  return {
-    available: true,
+  const status = `${guard.method} guard, threshold ${guard.threshold.toPrecision(4)}`;
+  const result = {
     method: guard.method as GuardMethod,
     threshold: guard.threshold,
     percentile: guard.percentile,
@@ -141,4 +141,5 @@ export function outOfDistributionSummary(
         }
       : null,
   };
+  return { available: true, status, result };
 }
