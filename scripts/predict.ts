@@ -45,12 +45,12 @@ const spec: CommandSpec = {
     'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, predicted class).',
   positionals: { label: '<image or folder>...', min: 1, max: Infinity },
   flags: [
+    ...commonFlags,
     {
       name: 'refuse-ood',
       description:
         'withhold the prediction for images the out-of-distribution guard flags or the input checks warn about',
     },
-    ...commonFlags,
   ],
 };
 
