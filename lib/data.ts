@@ -7,3 +7,4 @@ export * from './data/imageHashing';
 export * from './data/duplicates';
 export * from './data/crossSplit';
 export * from './data/patientIds';
+export * from './data/inputChecks';

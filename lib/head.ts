@@ -4,3 +4,6 @@ export * from './head/head';
 export * from './head/modelStore';
 export * from './head/predict';
 export * from './head/train';
+export * from './head/calibration';
+export * from './head/guardStore';
+export * from './head/ood';

@@ -5,3 +5,5 @@ export * from './pipeline/model';
 export * from './pipeline/report';
 export * from './pipeline/split';
 export * from './pipeline/train';
+export * from './pipeline/safeguards';
+export * from './pipeline/guardComparison';

@@ -10,3 +10,5 @@ export * from './view/progress';
 export * from './view/report';
 export * from './view/screeningFigures';
 export * from './view/trainingView';
+export * from './view/annotate';
+export * from './view/safeguardFigures';

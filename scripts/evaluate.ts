@@ -15,6 +15,10 @@
  * Thresholds: the metrics are always computed at 0.5 (argmax) and, when the model was saved with
  * a threshold chosen on validation data, at that threshold too. --threshold picks the one the
  * headline uses (default: the saved one when there is one); a number evaluates at that cut-off instead.
+ *
+ * Probabilities are the calibrated ones when the model has a temperature. With the model's
+ * out-of-distribution guard, the images it flags are counted and listed, and the metrics are
+ * repeated without them (metrics.json "outOfDistribution"); a model without a guard says so.
  */
 import * as path from 'path';
 import { writeFileAtomic } from '../lib/core/atomic';
@@ -24,7 +28,8 @@ import { matchClassFolders } from '../lib/core/classes';
 import { DatasetError, ModelFileError } from '../lib/core/errors';
 import { scanDataset } from '../lib/data/dataset';
 import { headline as headlineMetrics, screeningFigures } from '../lib/view/screeningFigures';
-import { writePredictions, writeRunMetrics } from '../lib/evaluate/runMetrics';
+import { calibrationFigure } from '../lib/view/safeguardFigures';
+import { RunMetrics, writePredictions, writeRunMetrics } from '../lib/evaluate/runMetrics';
 import { decide } from '../lib/head/predict';
 import { checkModelFolder } from '../lib/head/modelStore';
 import { weightsFingerprint } from '../lib/backbone/weights';
@@ -110,6 +115,17 @@ function chooseThresholds(
   return { chosen: { threshold: value, description: 'given with --threshold' }, headline: 'chosen' };
 }
 
+/** One line: how many images the guard flags, and the headline without them. */
+function outOfDistributionLine(summary: RunMetrics['outOfDistribution'], argmax: boolean): string {
+  const result = summary?.result;
+  if (!result) return summary?.status ?? 'guard unavailable';
+  const flagged = `out-of-distribution guard (${result.method}): ${result.flagged} of ${result.evaluated} images flagged`;
+  const without = result.withoutFlagged;
+  if (!without) return `${flagged}; the rest lack a class, no metrics without them`;
+  const at = argmax ? without.atDefaultThreshold : (without.atChosenThreshold ?? without.atDefaultThreshold);
+  return `${flagged}; without them (${without.evaluated} images): ${headlineMetrics(at, 2)}`;
+}
+
 main(spec, async (args) => {
   const started = Date.now();
   const config = configFromArgs(args);
@@ -165,8 +181,9 @@ main(spec, async (args) => {
   const classFolders = Object.fromEntries(
     dataset.classNames.map((name, index) => [name, info.classNames[mapping[index]]]),
   );
-  const { metrics, probabilities } = evaluateRun({
+  const run = evaluateRun({
     model,
+    files: extraction.kept.map((index) => relative(files[index])),
     evaluated: { features: extraction.features, labels: trueLabels },
     kind: 'external validation',
     found: files.length,
@@ -190,6 +207,7 @@ main(spec, async (args) => {
     timings: { 'features (s)': extraction.seconds },
     notes,
   });
+  const { metrics, probabilities } = run;
   model.head.dispose();
   metrics.settings.headlineThreshold = `${metrics.headline.threshold} (${metrics.headline.description})`;
   metrics.timings['total (s)'] = (Date.now() - started) / 1000;
@@ -199,6 +217,7 @@ main(spec, async (args) => {
       : metrics.metrics.atDefaultThreshold;
 
   const figures = screeningFigures(metrics.metrics, headline);
+  if (metrics.calibration) figures.push(calibrationFigure(metrics.calibration, info.classNames[info.positiveClass]));
   await Promise.all(figures.map((figure) => writeFileAtomic(written.figure(figure.name), figure.png)));
   writePredictions(
     written.predictions,
@@ -208,6 +227,8 @@ main(spec, async (args) => {
       trueClass: info.classNames[labels[index]],
       probabilities: probabilities[row],
       predictedClass: info.classNames[decide(probabilities[row], info, metrics.headline.threshold)],
+      ...(info.temperature !== undefined ? { rawProbabilities: run.rawProbabilities[row] } : {}),
+      ...(run.guard ? { oodScore: run.guard[row].score, outOfDistribution: run.guard[row].outOfDistribution } : {}),
     })),
   );
   writeRunMetrics(written.metrics, metrics);
@@ -225,6 +246,7 @@ main(spec, async (args) => {
       `${thresholdText}: ` +
       `${headlineMetrics(headline, 2)} (${confidence}% bootstrap CIs)`,
   );
+  printResult(outOfDistributionLine(metrics.outOfDistribution, headline === metrics.metrics.atDefaultThreshold));
   printResult(`wrote ${displayPath(written.report)} and ${displayPath(written.metrics)}`);
   return 0;
 });

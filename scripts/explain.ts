@@ -5,16 +5,19 @@
  * the gradient of the class score through the trained head (tfjs, lib/gradcam.ts), the JET heatmap
  * laid over the 224x224 image the model saw. Written as PNG (default
  * outputs/explain/<image name>-gradcam.png); prints the path and the class probabilities.
- * The class explained is the predicted one unless --class names another.
+ * The class explained is the predicted one unless --class names another. The picture carries a
+ * banner with the (calibrated) probabilities, the out-of-distribution guard's verdict and the input
+ * checks' warnings, so it is never shown without its caveats.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../lib/core/atomic';
-import { rgbToPng } from '../lib/view/imageGrid';
+import { annotatedPng, PictureNote } from '../lib/view/annotate';
 import { UserFacingError } from '../lib/core/errors';
 import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
+import { checkInputImage } from '../lib/data/inputChecks';
 import { matchClass } from '../lib/core/classes';
 import { outputPaths } from '../lib/core/config';
 import { convMapShape, imageSize } from '../lib/core/contracts';
@@ -22,6 +25,7 @@ import { checkModelFolder } from '../lib/head/modelStore';
 import { decide } from '../lib/head/predict';
 import { openBackbone } from '../lib/pipeline/backbone';
 import { openModel } from '../lib/pipeline/model';
+import { screenFeatures } from '../lib/pipeline/safeguards';
 import {
   CommandSpec,
   commonFlags,
@@ -93,6 +97,7 @@ main(spec, async (args) => {
   const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
   const image = await loadImageRgb(imageFile, size);
+  const { warnings } = await checkInputImage(imageFile);
 
   const model = await openModel(modelFolder, config, note, info);
   const { weights, engine } = await openBackbone(config, note);
@@ -107,17 +112,30 @@ main(spec, async (args) => {
   let probabilities: number[];
   let heatmap: Float32Array;
   try {
-    probabilities = tf.tidy(() => Array.from((model.head.predict(tf.mean(convMap, [1, 2])) as tf.Tensor2D).dataSync()));
+    const pooled = tf.tidy(() => tf.mean(convMap, [1, 2]).dataSync() as Float32Array);
+    const screened = screenFeatures(model, pooled);
+    probabilities = screened.probabilities[0];
+    const verdict = screened.guard?.[0];
     const threshold = info.classNames.length === 2 ? info.threshold : undefined;
     const predicted = decide(probabilities, info, threshold);
     classIndex ??= predicted;
     ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
-    const png = rgbToPng(overlayHeatmap(image.rgb, heatmap, size), size, size);
-    writeFileAtomicSync(out, png);
     const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
+    const guardLine = verdict
+      ? `out of distribution: ${verdict.outOfDistribution ? 'YES' : 'no'} (score ${verdict.score.toPrecision(4)}, threshold ${model.guard!.threshold.toPrecision(4)})`
+      : model.guardStatus;
+    const notes: PictureNote[] = [
+      { text: `${listed}; predicted ${info.classNames[predicted]}; Grad-CAM for ${info.classNames[classIndex]}` },
+      { text: guardLine, warning: verdict?.outOfDistribution !== false },
+      ...warnings.map((warning) => ({ text: `warning: ${warning}`, warning: true })),
+    ];
+    const png = annotatedPng(overlayHeatmap(image.rgb, heatmap, size), size, size, notes);
+    writeFileAtomicSync(out, png);
     printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
     const cutOff = threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : '';
     printResult(`probabilities: ${listed}; predicted ${info.classNames[predicted]}${cutOff}`);
+    printResult(guardLine);
+    for (const warning of warnings) printResult(`warning: ${warning}`);
   } finally {
     convMap.dispose();
     model.head.dispose();

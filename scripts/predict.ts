@@ -2,8 +2,14 @@
  * `npm run predict -- <image or folder>... [--model outputs/model] [--engine onnxruntime|tfjs]`
  *
  * Prints one JSON line per image on stdout:
- *   {"file":"x.png","probabilities":{"COVID":0.93,"NORMAL":0.07},"predicted":"COVID","threshold":0.42}
- * ("threshold" only when the model was saved with one; "predicted" then uses it, else argmax).
+ *   {"file":"x.png","probabilities":{"COVID":0.93,"NORMAL":0.07},"rawProbabilities":{...},
+ *    "predicted":"COVID","threshold":0.42,"outOfDistribution":false,"oodScore":0.12,"warnings":[]}
+ * "probabilities" are calibrated (temperature scaling) when the model has a temperature, and
+ * "rawProbabilities" are the head's softmax. "threshold" only when the model was saved with one;
+ * "predicted" then uses it, else argmax. "outOfDistribution" and "oodScore" come from the guard
+ * saved with the model (null, with "guard": "unavailable ...", for a model saved without one);
+ * "warnings" from checks on the picture itself (tiny, coloured, extreme aspect ratio).
+ * With --refuse-ood, flagged or warned images get "withheld" instead of probabilities.
  * Folders are searched recursively for PNG/JPEG files, with a progress bar on stderr. A file that
  * cannot be read is named on stderr with the reason, the rest go on, and the skipped files are
  * listed at the end. Exit code 0 when at least one image was predicted, else 1.
@@ -13,10 +19,12 @@ import { preprocessedBatches } from '../lib/backbone/featurePipeline';
 import { featureLength } from '../lib/core/contracts';
 import { UserFacingError } from '../lib/core/errors';
 import { imagesInFolder } from '../lib/data/files';
+import { checkInputImage } from '../lib/data/inputChecks';
 import { checkModelFolder } from '../lib/head/modelStore';
-import { decide, predictHead, probabilitiesByName } from '../lib/head/predict';
+import { decide, probabilitiesByName } from '../lib/head/predict';
 import { openBackbone } from '../lib/pipeline/backbone';
 import { openModel } from '../lib/pipeline/model';
+import { screenFeatures } from '../lib/pipeline/safeguards';
 import { createProgress } from '../lib/view/progress';
 import {
   CommandSpec,
@@ -37,8 +45,27 @@ const spec: CommandSpec = {
     'Classifies chest X-rays with a saved model: one JSON line per image on stdout (file, probabilities per class, ' +
     'predicted class).',
   positionals: { label: '<image or folder>...', min: 1, max: Infinity },
-  flags: commonFlags,
+  flags: [
+    ...commonFlags,
+    {
+      name: 'refuse-ood',
+      description:
+        'withhold the prediction for images the out-of-distribution guard flags or the input checks warn about',
+    },
+  ],
 };
+
+/** Input-check warnings of each file; a file the checks cannot read gets one warning saying so. */
+async function inputWarnings(files: string[]): Promise<string[][]> {
+  return Promise.all(
+    files.map((file) =>
+      checkInputImage(file).then(
+        (check) => check.warnings,
+        () => ['the input checks could not read this file'],
+      ),
+    ),
+  );
+}
 
 interface Inputs {
   files: string[];
@@ -94,7 +121,9 @@ main(spec, async (args) => {
     );
   }
 
+  const refuse = args.flags['refuse-ood'] === true;
   const model = await openModel(modelFolder, config, note, info);
+  if (!model.guard) note(`${displayPath(modelFolder)}: ${model.guardStatus}`);
   // The engine starts with the first readable image: a run where nothing can be read never loads it.
   const { engine, weights, batchSize } = await openBackbone(config, note);
   warnIfWeightsDiffer(model, weights);
@@ -103,6 +132,8 @@ main(spec, async (args) => {
   let predicted = 0;
   let done = 0;
   let unreadable = 0;
+  let flagged = 0;
+  let withheld = 0;
   try {
     for await (const batch of preprocessedBatches(inputs.files, { batchSize: batchSize })) {
       for (const failure of batch.skipped) {
@@ -113,14 +144,31 @@ main(spec, async (args) => {
         const pooled = await engine.pooledFeatures(batch.input, batch.count);
         if (pooled.length !== batch.count * featureLength)
           throw new Error(`the engine returned ${pooled.length} features for ${batch.count} images`);
-        predictHead(model.head, pooled).forEach((probabilities, row) => {
+        const screened = screenFeatures(model, pooled);
+        const warnings = await inputWarnings(batch.files);
+        screened.probabilities.forEach((probabilities, row) => {
+          const verdict = screened.guard?.[row];
+          const safety: Record<string, unknown> = {
+            outOfDistribution: verdict ? verdict.outOfDistribution : null,
+            oodScore: verdict ? Number(verdict.score.toPrecision(6)) : null,
+            ...(verdict ? {} : { guard: model.guardStatus }),
+            warnings: warnings[row],
+          };
+          if (verdict?.outOfDistribution) flagged++;
+          if (refuse && (verdict?.outOfDistribution || warnings[row].length > 0)) {
+            withheld++;
+            const reason = verdict?.outOfDistribution ? 'out of distribution' : 'input warnings';
+            printResult(JSON.stringify({ file: batch.files[row], withheld: reason, ...safety }));
+            return;
+          }
           const line: Record<string, unknown> = {
             file: batch.files[row],
             probabilities: probabilitiesByName(probabilities, info.classNames),
+            rawProbabilities: probabilitiesByName(screened.raw[row], info.classNames),
             predicted: info.classNames[decide(probabilities, info, threshold)],
           };
           if (threshold !== undefined) line.threshold = threshold;
-          printResult(JSON.stringify(line));
+          printResult(JSON.stringify({ ...line, ...safety }));
         });
         predicted += batch.count;
       }
@@ -136,6 +184,9 @@ main(spec, async (args) => {
 
   if (skipped.length) note(skippedSummary(skipped, false));
   if (predicted === 0) throw new UserFacingError(`no image could be read (${skipped.length} skipped)`);
+  if (model.guard && flagged > 0)
+    note(`${flagged} of ${predicted} image${predicted === 1 ? '' : 's'} flagged out of distribution`);
+  if (withheld > 0) note(`${withheld} prediction${withheld === 1 ? '' : 's'} withheld (--refuse-ood)`);
   if (inputs.files.length + inputs.missing.length > 1)
     note(`predicted ${predicted} image${predicted === 1 ? '' : 's'} with ${displayPath(modelFolder)}`);
   return 0;

@@ -357,7 +357,7 @@ describe('command-line tools on real X-rays (child processes)', function () {
   });
 
   describe('explain', () => {
-    it('writes a 224x224 Grad-CAM PNG where --out says and prints the path and probabilities', async () => {
+    it('writes a 224-wide Grad-CAM PNG (with its caption banner) where --out says and prints the path and probabilities', async () => {
       const out = path.join(work, 'explained', 'covid-gradcam.png');
       const result = await runCli('explain', [covidImage, '--out', out, '--model', modelFolder]);
       assert.equal(result.code, 0, result.stderr);
@@ -367,7 +367,10 @@ describe('command-line tools on real X-rays (child processes)', function () {
       );
       assert.match(result.stdout, /probabilities: COVID \d\.\d{4}, NORMAL \d\.\d{4}; predicted COVID/);
       const metadata = await sharp(out).metadata();
-      assert.deepEqual([metadata.format, metadata.width, metadata.height], ['png', 224, 224]);
+      // The 224x224 overlay, with a banner below it: probabilities, guard status, input warnings.
+      assert.deepEqual([metadata.format, metadata.width], ['png', 224]);
+      assert.ok(metadata.height! > 224, `height ${metadata.height}`);
+      assert.match(result.stdout, /guard unavailable/);
       assertNoStackTrace(result);
     });
 

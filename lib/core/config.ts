@@ -75,6 +75,13 @@ export interface Config {
    */
   bootstrapResamples: number;
   thresholdRule: { method: 'youden' } | { method: 'sensitivity'; target: number };
+  /**
+   * Out-of-distribution guard on the pooled features, fitted on the training images: 'mahalanobis'
+   * (Ledoit-Wolf shrunk covariance) or 'knn' (cosine distance to the 5th nearest training image);
+   * images scoring above this percentile of the validation images' scores are flagged.
+   */
+  guardMethod: 'mahalanobis' | 'knn';
+  guardPercentile: number;
 
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
@@ -110,6 +117,8 @@ export const articleDefaults: Config = {
   duplicates: { hammingThreshold: 6, minCorrelation: 0.99 },
   bootstrapResamples: 1000,
   thresholdRule: { method: 'youden' },
+  guardMethod: 'knn',
+  guardPercentile: 99,
 
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
@@ -205,6 +214,8 @@ export const figureNames = [
   'roc-curve',
   'precision-recall-curve',
   'reliability-diagram',
+  'reliability-before-after',
+  'guard-scores',
   'confusion-matrix-argmax',
   'confusion-matrix-chosen-threshold',
   'gradcam-grid',

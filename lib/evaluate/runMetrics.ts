@@ -5,7 +5,9 @@
 import * as fs from 'fs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { ModelFileError } from '../core/errors';
-import type { ScreeningEvaluation } from './screening';
+import type { CalibrationBin } from './calibration';
+import type { ConfidenceInterval } from './bootstrap';
+import type { ScreeningEvaluation, ThresholdEvaluation } from './screening';
 
 export const runMetricsVersion = 1;
 
@@ -49,6 +51,49 @@ export interface RunMetrics {
   /** Seconds, by step. */
   timings: Record<string, number>;
   notes: string[];
+  /** Which probabilities `metrics` uses; absent in runs before calibration existed (raw). */
+  probabilities?: 'raw' | 'calibrated';
+  /** Temperature scaling (fitted on validation data): calibration of the evaluated images before and after. */
+  calibration?: CalibrationSummary;
+  /** The out-of-distribution guard on the evaluated images; absent in runs before it existed. */
+  outOfDistribution?: OutOfDistributionSummary;
+}
+
+export interface CalibrationSide {
+  expectedCalibrationError: ConfidenceInterval;
+  brierScore: ConfidenceInterval;
+  bins: CalibrationBin[];
+}
+
+export interface CalibrationSummary {
+  temperature: number;
+  before: CalibrationSide;
+  after: CalibrationSide;
+}
+
+/** The guard's verdicts on the evaluated images (one interface, no union: tslab compiles non-strict). */
+export interface OutOfDistributionSummary {
+  available: boolean;
+  /** The guard in use, or "guard unavailable: ..." for a model saved without one. */
+  status: string;
+  /** Null when the guard is unavailable. */
+  result: OutOfDistributionResult | null;
+}
+
+export interface OutOfDistributionResult {
+  method: string;
+  threshold: number;
+  percentile: number;
+  flagged: number;
+  evaluated: number;
+  flaggedFiles?: string[];
+  /** Metrics of the images the guard lets through; null when they lack a class. */
+  withoutFlagged: {
+    evaluated: number;
+    auc: number;
+    atDefaultThreshold: ThresholdEvaluation;
+    atChosenThreshold: ThresholdEvaluation | null;
+  } | null;
 }
 
 export function writeRunMetrics(file: string, metrics: RunMetrics): void {
@@ -76,6 +121,11 @@ export interface PredictionRow {
   trueClass: string;
   probabilities: number[];
   predictedClass: string;
+  /** The head's softmax before temperature scaling, when `probabilities` are calibrated. */
+  rawProbabilities?: number[];
+  /** The out-of-distribution guard's score and flag, when the model has a guard. */
+  oodScore?: number;
+  outOfDistribution?: boolean;
 }
 
 /** predictions.json: every evaluated image with its true class, probabilities and predicted class. */

@@ -11,6 +11,8 @@ import { classKey } from '../core/classes';
 import { featureLength } from '../core/contracts';
 import { ModelFileError } from '../core/errors';
 import { fileSystemHandler } from '../core/tfjsFiles';
+import { guardFile, readGuardFiles, SavedGuard, writeGuardFiles } from './guardStore';
+import type { Guard } from './ood';
 
 export interface SavedModelInfo {
   classNames: string[];
@@ -21,6 +23,10 @@ export interface SavedModelInfo {
   imageSize: number;
   /** Decision threshold on the positive class probability chosen on validation data, if any. */
   threshold?: number;
+  /** Temperature dividing the logits, fitted on validation data (calibration), if any. */
+  temperature?: number;
+  /** The out-of-distribution guard's file (guard.json), once one is saved; older models have none. */
+  guard?: string;
   trainedAt: string;
   settings: Record<string, unknown>;
 }
@@ -32,6 +38,7 @@ export async function saveHead(folder: string, head: tf.LayersModel, info: Saved
   // Saving over an earlier model: its info goes first, so an interrupted save is seen as incomplete
   // instead of pairing the new weights with the old model's classes, threshold and settings.
   fs.rmSync(path.join(folder, infoFile), { force: true });
+  fs.rmSync(path.join(folder, guardFile), { force: true }); // the old model's guard does not fit the new one
   await head.save({
     save: async (artifacts) => {
       const weightData = artifacts.weightData as ArrayBuffer;
@@ -82,6 +89,14 @@ function checkModelInfo(info: SavedModelInfo, folder: string): void {
     throw new ModelFileError(`${infoFile} has threshold ${shown}; expected a probability from 0 to 1`, folder);
   }
   if (threshold === null) delete info.threshold;
+  const temperature = info.temperature as unknown;
+  if (
+    temperature !== undefined &&
+    !(typeof temperature === 'number' && temperature > 0 && Number.isFinite(temperature))
+  ) {
+    const shown = JSON.stringify(temperature);
+    throw new ModelFileError(`${infoFile} has temperature ${shown}; expected a positive number`, folder);
+  }
 }
 
 /**
@@ -158,4 +173,20 @@ export async function loadHead(folder: string): Promise<{ head: tf.LayersModel; 
     );
   }
   return { head, info };
+}
+
+/** Saves the out-of-distribution guard beside the model and names it in classifier.json. */
+export function saveGuard(folder: string, guard: Guard): SavedModelInfo {
+  const info = readModelInfo(folder);
+  writeGuardFiles(folder, guard, info.weightsFingerprint);
+  return updateModelInfo(folder, { guard: guardFile });
+}
+
+/**
+ * The model's guard, or undefined for a model saved before guards existed ("guard unavailable").
+ * A guard named in classifier.json but missing, damaged or made for other weights is an error.
+ */
+export function loadGuard(folder: string, info: SavedModelInfo = readModelInfo(folder)): SavedGuard | undefined {
+  if (!info.guard) return undefined;
+  return readGuardFiles(folder, info.weightsFingerprint);
 }

@@ -11,22 +11,29 @@ import { positiveColumn } from '../evaluate/confusion';
 import { evaluateScreening } from '../evaluate/screening';
 import { chooseThreshold } from '../evaluate/threshold';
 import { RunMetrics, runMetricsVersion, SkippedFile } from '../evaluate/runMetrics';
+import { calibratedProbabilities } from '../head/calibration';
+import type { SavedGuard } from '../head/guardStore';
 import type { SavedModelInfo } from '../head/modelStore';
-import { evaluateHead, predictHead } from '../head/predict';
+import { evaluateHead } from '../head/predict';
+import { calibrationSummary, outOfDistributionSummary, screenFeatures } from './safeguards';
 
 export interface ThresholdChoice {
   threshold: number;
   description: string;
 }
 
-/** The decision threshold chosen on validation data by config.thresholdRule (Youden's J by default). */
+/**
+ * The decision threshold chosen on validation data by config.thresholdRule (Youden's J by default),
+ * on the calibrated probabilities when the model has a temperature (as predictions report them).
+ */
 export function chooseValidationThreshold(
   head: tf.LayersModel,
-  info: Pick<SavedModelInfo, 'positiveClass'>,
+  info: Pick<SavedModelInfo, 'positiveClass' | 'temperature'>,
   validation: FeatureSet,
   rule: Config['thresholdRule'],
 ): ThresholdChoice {
-  const scores = positiveColumn(predictHead(head, validation.features), info.positiveClass);
+  const probabilities = calibratedProbabilities(head, validation.features, info.temperature).calibrated;
+  const scores = positiveColumn(probabilities, info.positiveClass);
   const choice = chooseThreshold(validation.labels, scores, { ...rule, positiveClass: info.positiveClass });
   const description =
     rule.method === 'youden' ? "Youden's J on validation" : `sensitivity >= ${rule.target} on validation`;
@@ -34,7 +41,9 @@ export function chooseValidationThreshold(
 }
 
 export interface EvaluationInput {
-  model: { folder: string; head: tf.LayersModel; info: SavedModelInfo };
+  model: { folder: string; head: tf.LayersModel; info: SavedModelInfo; guard?: SavedGuard };
+  /** The evaluated images' files, to list the ones the guard flags. */
+  files?: string[];
   /** The evaluated images' features and true labels (in the model's class indices). */
   evaluated: FeatureSet;
   kind: RunMetrics['kind'];
@@ -54,13 +63,24 @@ export interface EvaluationInput {
   notes?: string[];
 }
 
-/** model.evaluate + model.predict + screening metrics: the whole of metrics.json. */
-export function evaluateRun(input: EvaluationInput): { metrics: RunMetrics; probabilities: number[][] } {
+/**
+ * model.evaluate + model.predict + screening metrics: the whole of metrics.json. The metrics use
+ * the calibrated probabilities when the model has a temperature; model.evaluate stays on the raw
+ * softmax, as the article's loss. With a guard, the flagged images are counted and the metrics
+ * repeated without them.
+ */
+export function evaluateRun(input: EvaluationInput): {
+  metrics: RunMetrics;
+  probabilities: number[][];
+  rawProbabilities: number[][];
+  guard?: { score: number; outOfDistribution: boolean }[];
+} {
   const started = Date.now();
   const { head, info, folder } = input.model;
   const { labels } = input.evaluated;
   const scores = evaluateHead(head, input.evaluated);
-  const probabilities = predictHead(head, input.evaluated.features);
+  const screened = screenFeatures(input.model, input.evaluated.features);
+  const probabilities = screened.probabilities;
   const screening = evaluateScreening(labels, positiveColumn(probabilities, info.positiveClass), {
     positiveClass: info.positiveClass,
     classNames: info.classNames,
@@ -102,6 +122,19 @@ export function evaluateRun(input: EvaluationInput): { metrics: RunMetrics; prob
     metrics: screening,
     timings: { ...input.timings, 'evaluation (s)': (Date.now() - started) / 1000 },
     notes: input.notes ?? [],
+    probabilities: info.temperature === undefined ? 'raw' : 'calibrated',
+    outOfDistribution: outOfDistributionSummary(labels, screened, input.model.guard, {
+      positiveClass: info.positiveClass,
+      classNames: info.classNames,
+      chosen: input.chosen,
+      ...input.bootstrap,
+      files: input.files,
+    }),
   };
-  return { metrics, probabilities };
+  if (info.temperature !== undefined) {
+    const options = { positiveClass: info.positiveClass, ...input.bootstrap };
+    metrics.calibration = calibrationSummary(labels, screened, info.temperature, options);
+  }
+  metrics.timings['evaluation (s)'] = (Date.now() - started) / 1000;
+  return { metrics, probabilities, rawProbabilities: screened.raw, guard: screened.guard };
 }

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import { Config, FigureName, outputPaths } from '../core/config';
 import { readRunMetrics, RunMetrics } from '../evaluate/runMetrics';
-import { ReportFigure, writeReport } from '../view/report';
+import { formatWithInterval, ReportFigure, writeReport } from '../view/report';
 
 /** Figures of the run's report, in order, with their titles. */
 const runFigures: [FigureName, string][] = [
@@ -14,6 +14,8 @@ const runFigures: [FigureName, string][] = [
   ['roc-curve', 'ROC curve'],
   ['precision-recall-curve', 'Precision-recall curve'],
   ['reliability-diagram', 'Reliability diagram'],
+  ['reliability-before-after', 'Calibration before and after temperature scaling (test images)'],
+  ['guard-scores', 'Out-of-distribution guard scores: validation, test and non-X-ray photos'],
   ['confusion-matrix-argmax', 'Confusion matrix (argmax)'],
   ['confusion-matrix-chosen-threshold', 'Confusion matrix (threshold chosen on validation)'],
   ['gradcam-grid', 'Grad-CAM on conv5_block3_out: correctly classified NORMAL (top) and COVID-19 (bottom) test images'],
@@ -23,6 +25,33 @@ const runFigures: [FigureName, string][] = [
 const sourceCaveat =
   'The COVID-19 and NORMAL images come from different hospitals: a high score may partly reflect the source, not ' +
   'the disease.';
+
+/** Notes on temperature scaling and the out-of-distribution guard, when the run has them. */
+function safeguardNotes(metrics: RunMetrics): string[] {
+  const notes: string[] = [];
+  const calibration = metrics.calibration;
+  if (calibration) {
+    const side = (name: string, value: typeof calibration.before) =>
+      `${name}: ECE ${formatWithInterval(value.expectedCalibrationError)}, Brier ${formatWithInterval(value.brierScore)}`;
+    notes.push(
+      `Temperature scaling (T = ${calibration.temperature.toFixed(3)}, fitted on validation images); on the evaluated images ${side('raw', calibration.before)}; ${side('calibrated', calibration.after)}. The metrics above use the calibrated probabilities.`,
+    );
+  }
+  const summary = metrics.outOfDistribution;
+  const guard = summary?.result;
+  if (summary && !guard) notes.push(summary.status);
+  if (guard) {
+    const without = guard.withoutFlagged;
+    const at = without ? (without.atChosenThreshold ?? without.atDefaultThreshold) : undefined;
+    const rest = at
+      ? ` Without them (${without!.evaluated} images, threshold ${at.threshold.toFixed(3)}): accuracy ${formatWithInterval(at.confidenceIntervals.accuracy)}, sensitivity ${formatWithInterval(at.confidenceIntervals.sensitivity)}, specificity ${formatWithInterval(at.confidenceIntervals.specificity)}.`
+      : '';
+    notes.push(
+      `Out-of-distribution guard (${guard.method}, threshold at the ${guard.percentile}th percentile of validation scores): ${guard.flagged} of ${guard.evaluated} images flagged.${rest}`,
+    );
+  }
+  return notes;
+}
 
 /** Writes one evaluation's report: its metrics, settings, counts, timings and figures. */
 export async function writeEvaluationReport(
@@ -52,6 +81,7 @@ export async function writeEvaluationReport(
         `${accuracy}${article}`,
       ...(metrics.model.recipe ? [`training recipe "${metrics.model.recipe}"`] : []),
       ...metrics.notes,
+      ...safeguardNotes(metrics),
       sourceCaveat,
     ],
   });
