@@ -111,6 +111,7 @@ export function kerasResnetToOnnx(
   modelJson: KerasModelJson,
   weightsData: Uint8Array,
   producer = 'lib/kerasToOnnx.ts',
+  extraOutputs: string[] = [],
 ): Uint8Array {
   if (os.endianness() !== 'LE')
     throw new Error('the ONNX export writes raw float32 bytes and needs a little-endian machine');
@@ -387,6 +388,21 @@ export function kerasResnetToOnnx(
     attribute: [attribute('axis', 1)],
   });
 
+  // --- extra outputs (fine-tuning, lib/finetune): inner layers in NHWC, named as the layer ---
+  const extraOutputInfos = extraOutputs.map((layerName) => {
+    const inner = tensors.get(layerName);
+    if (!inner || inner.pendingPads) throw new ModelFileError(`layer ${layerName} is not in the model`);
+    nodes.push({
+      opType: 'Transpose',
+      name: `${layerName}_to_nhwc`,
+      input: [inner.onnxName],
+      output: [layerName],
+      attribute: [attribute('perm', [0, 2, 3, 1])],
+    });
+    return valueInfo(layerName, ['N', inner.height, inner.width, inner.channels]);
+  });
+  // --- end of extra outputs ---
+
   const inputLayer = layers.find((layer) => layer.class_name === 'InputLayer');
   const input = tensors.get(inputLayer?.name ?? '')!;
   const model: onnx.IModelProto = {
@@ -403,6 +419,7 @@ export function kerasResnetToOnnx(
       output: [
         valueInfo(onnxPooledName, ['N', output.channels]),
         valueInfo(onnxConvMapsName, ['N', output.height, output.width, output.channels]),
+        ...extraOutputInfos,
       ],
     },
   };
