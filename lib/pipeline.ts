@@ -1,6 +1,7 @@
 /** lib/pipeline: one function per step, shared by notebooks and command-line tools. */
 export * from './pipeline/backbone';
 export * from './pipeline/evaluate';
+export * from './pipeline/finetune';
 export * from './pipeline/model';
 export * from './pipeline/report';
 export * from './pipeline/split';

@@ -91,7 +91,7 @@ main(spec, async (args) => {
   const image = await loadImageRgb(imageFile, size);
 
   const model = await openModel(modelFolder, config, note, info);
-  const { weights, engine } = await openBackbone(config, note);
+  const { weights, engine } = await openBackbone(config, note, modelFolder);
   warnIfWeightsDiffer(model, weights);
   let maps: Float32Array;
   try {

@@ -49,8 +49,9 @@ function outputAndGradients(conv: typeof tf.conv2d | typeof conv2dByMatMul, c: C
     const kernel = tf.tensor4d(seeded(c.kernel, 2), c.kernel);
     const output = conv(x, kernel, c.stride, c.padding) as tf.Tensor4D;
     const mix = tf.randomNormal(output.shape, 0, 1, 'float32', 3);
+    // The input is an intermediate (as in the block), which tfjs frees unless the op keeps it.
     const [dx, dk] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.padding), mix)),
+      tf.sum(tf.mul(conv(tf.sin(a) as tf.Tensor4D, tf.mul(b, 1) as tf.Tensor4D, c.stride, c.padding), mix)),
     )([x, kernel]);
     return [output, dx, dk].map((t) => t.dataSync() as Float32Array);
   });

@@ -167,7 +167,7 @@ export function makeConv(
       true,
       `${name}/kernel`,
     ) as tf.Variable<tf.Rank.R4>,
-    bias: tf.variable(tf.tensor1d(bias), true, `${name}/bias`) as tf.Variable<tf.Rank.R1>,
+    bias: tf.variable(tf.tensor1d(bias), true) as tf.Variable<tf.Rank.R1>,
     stride,
     padding,
   };

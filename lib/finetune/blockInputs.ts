@@ -17,7 +17,7 @@ import { contentHash, preprocessingVersion } from '../backbone/featureCache';
 import { preprocessedBatches } from '../backbone/featurePipeline';
 import { blockLayout, FinetuneBlock } from './block';
 import { decodeHalfInto, encodeHalf } from './half';
-import type { TrunkEngine } from './trunk';
+import type { Trunk } from './trunk';
 
 interface CacheStamp {
   layer: string;
@@ -124,7 +124,7 @@ export interface BlockInputsResult {
 
 export interface BlockInputOptions {
   /** Opened only when some image is not cached yet. */
-  openTrunk: () => Promise<TrunkEngine>;
+  openTrunk: () => Promise<Trunk>;
   cache: BlockInputCache;
   batchSize: number;
   progress?: ProgressFactory;
@@ -156,7 +156,7 @@ export async function blockInputsForSplit(split: DatasetSplit, options: BlockInp
     return true;
   });
   const hashOf = new Map(files.map((file, index) => [file, hashes[index]]));
-  let trunk: TrunkEngine | undefined;
+  let trunk: Trunk | undefined;
   const progress = (toCompute.length ? (options.progress ?? silentProgress) : silentProgress)(
     `${cache.layer} (cached once)`,
     toCompute.length,

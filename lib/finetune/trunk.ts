@@ -7,14 +7,64 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import type * as OnnxRuntime from 'onnxruntime-node';
+import * as tf from '@tensorflow/tfjs';
 import { imageValues } from '../core/contracts';
+import { loadBackbone } from '../backbone/resnet50';
 import { ModelFileError } from '../core/errors';
 import { kerasResnetToOnnx, KerasModelJson, onnxInputName } from '../backbone/kerasToOnnx';
 import { loadOnnxRuntime, OnnxRuntimeUnavailableError } from '../backbone/onnxEngine';
 import type { WeightsPaths } from '../backbone/weights';
 import { blockLayout, FinetuneBlock } from './block';
 
-export class TrunkEngine {
+/** Computes the unfrozen block's input from preprocessed images. */
+export interface Trunk {
+  readonly description: string;
+  readonly outputName: string;
+  readonly valuesPerImage: number;
+  blockInputs(input: Float32Array, count: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** The same trunk on tfjs: the backbone's LayersModel cut at the block's input (slow; for checks and no-ORT machines). */
+export class TfjsTrunk implements Trunk {
+  readonly description: string;
+  readonly valuesPerImage: number;
+
+  private constructor(
+    private readonly model: tf.LayersModel,
+    private readonly backbone: tf.LayersModel,
+    readonly outputName: string,
+  ) {
+    this.description = `tfjs (${tf.getBackend()}) up to ${outputName}`;
+    const [, h, w, c] = model.outputs[0].shape as number[];
+    this.valuesPerImage = h * w * c;
+  }
+
+  static async create(paths: WeightsPaths, block: FinetuneBlock): Promise<TfjsTrunk> {
+    const backbone = await loadBackbone(paths);
+    const outputName = blockLayout[block].input;
+    const model = tf.model({
+      inputs: backbone.inputs,
+      outputs: backbone.getLayer(outputName).output as tf.SymbolicTensor,
+    });
+    return new TfjsTrunk(model, backbone, outputName);
+  }
+
+  async blockInputs(input: Float32Array, count: number): Promise<Float32Array> {
+    const output = tf.tidy(
+      () => this.model.predict(tf.tensor4d(input.subarray(0, count * imageValues), [count, 224, 224, 3])) as tf.Tensor,
+    );
+    const values = (await output.data()) as Float32Array;
+    output.dispose();
+    return values;
+  }
+
+  async dispose(): Promise<void> {
+    this.backbone.dispose();
+  }
+}
+
+export class TrunkEngine implements Trunk {
   readonly description: string;
 
   private constructor(

@@ -9,6 +9,8 @@ import { createFeatureEngine, LazyFeatureEngine } from '../backbone/engine';
 import { FeatureCache } from '../backbone/featureCache';
 import { extractFeatures, ExtractionResult, featuresForSplit, SplitFeatures } from '../backbone/features';
 import { ensureWeights, weightsFingerprint, WeightsPaths } from '../backbone/weights';
+import { createFinetunedEngine } from '../finetune/engine';
+import { isFinetunedModel, readBlockDescription } from '../finetune/store';
 import { createProgress } from '../view/progress';
 
 export interface Backbone {
@@ -20,10 +22,20 @@ export interface Backbone {
 
 type Log = (line: string) => void;
 
-/** The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache. */
-export async function openBackbone(config: Config, log: Log = console.log): Promise<Backbone> {
+/**
+ * The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache.
+ * With the folder of a fine-tuned model (notebook 06), the engine runs its fine-tuned block and the
+ * features are cached apart, keyed by the block's sha256.
+ */
+export async function openBackbone(config: Config, log: Log = console.log, modelFolder?: string): Promise<Backbone> {
   const weights = await ensureWeights(config.weightsDir, log);
   const options = { engine: config.engine, backend: config.backend, log };
+  if (modelFolder && isFinetunedModel(modelFolder)) {
+    const block = readBlockDescription(modelFolder);
+    const engine = new LazyFeatureEngine(() => createFinetunedEngine(weights, modelFolder, options), config.engine);
+    const key = `${weightsFingerprint(weights)}-${block.block}-${block.sha256.slice(0, 12)}`;
+    return { weights, engine, cache: FeatureCache.open(config.cacheDir, key) };
+  }
   const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), config.engine);
   const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights));
   return { weights, engine, cache };
