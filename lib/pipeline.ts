@@ -6,3 +6,4 @@ export * from './pipeline/model';
 export * from './pipeline/report';
 export * from './pipeline/split';
 export * from './pipeline/train';
+export * from './pipeline/finetuneResults';

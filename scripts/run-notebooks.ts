@@ -6,6 +6,8 @@
  *   npm start                                   all notebooks, full data
  *   CXR_SUBSET_PER_CLASS=24 npm start           a quick run on a subset
  *   tsx scripts/run-notebooks.ts 03 04          only some notebooks (by number prefix)
+ *   CXR_FINETUNE=1 npm start                    also notebook 06 (fine-tuning, longer than the rest:
+ *                                               it runs only when switched on or named explicitly)
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -22,7 +24,10 @@ const notebooks = fs
   .readdirSync(notebooksDir)
   .filter((name) => /^\d\d-.*\.ipynb$/.test(name))
   .filter((name) => only.length === 0 || only.some((prefix) => name.startsWith(prefix)))
+  .filter((name) => only.length > 0 || !name.startsWith('06-') || config.finetune.enabled)
   .sort();
+if (only.length === 0 && !config.finetune.enabled)
+  console.log('notebook 06-finetune is off (set CXR_FINETUNE=1 or finetune.enabled to run it)');
 const timeoutSeconds = Number(process.env.NOTEBOOK_TIMEOUT_SECONDS ?? 3600);
 
 fs.mkdirSync(paths.notebooks, { recursive: true });

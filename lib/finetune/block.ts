@@ -160,17 +160,19 @@ export function makeConv(
   stride: number,
   padding: ConvPadding,
 ): FoldedConv {
-  return {
+  // tf.variable shares the initial tensor's data: the initial tensors are disposed once wrapped.
+  const initialKernel = tf.tensor4d(kernel, shape as [number, number, number, number]);
+  const initialBias = tf.tensor1d(bias);
+  const conv: FoldedConv = {
     name,
-    kernel: tf.variable(
-      tf.tensor4d(kernel, shape as [number, number, number, number]),
-      true,
-      `${name}/kernel`,
-    ) as tf.Variable<tf.Rank.R4>,
-    bias: tf.variable(tf.tensor1d(bias), true) as tf.Variable<tf.Rank.R1>,
+    kernel: tf.variable(initialKernel, true) as tf.Variable<tf.Rank.R4>,
+    bias: tf.variable(initialBias, true) as tf.Variable<tf.Rank.R1>,
     stride,
     padding,
   };
+  initialKernel.dispose();
+  initialBias.dispose();
+  return conv;
 }
 
 export function assemble(name: FinetuneBlock, convs: FoldedConv[]): TrainableBlock {

@@ -134,13 +134,15 @@ export async function finetuneBlock(
           let predictions: tf.Tensor2D | undefined;
           const batchLoss = optimizer.minimize(
             () => {
-              predictions = head.apply(pooled(block, x), { training: true }) as tf.Tensor2D;
+              // Kept past minimize (which frees the forward pass) for the batch accuracy.
+              predictions = tf.keep(head.apply(pooled(block, x), { training: true }) as tf.Tensor2D);
               return tf.metrics.categoricalCrossentropy(y, predictions).mean() as tf.Scalar;
             },
             true,
             variables,
           )!;
           const accuracy = tf.sum(tf.metrics.categoricalAccuracy(y, predictions!));
+          predictions!.dispose();
           return [batchLoss.dataSync()[0], accuracy.dataSync()[0]];
         });
         lossSum += loss * rows.length;
