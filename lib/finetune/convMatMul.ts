@@ -1,12 +1,13 @@
 /**
- * 2-D convolution written with ops whose gradients every tfjs backend has (pad, slice, concat,
- * reshape, matMul), so the unfrozen ResNet50 block trains on wasm too: tfjs-backend-wasm 4.22 has
- * no Conv2DBackpropFilter / Conv2DBackpropInput kernels, hence no gradient for tf.conv2d.
- *
- * im2col: a k x k convolution is one matrix product of the k*k shifted copies of the input,
- * side by side on the channel axis ([N*outH*outW, k*k*C]), with the kernel reshaped to [k*k*C, F].
- * A 1x1 stride-1 convolution is the product alone. Strides subsample by reshaping, not by strided
- * slices (StridedSlice has no gradient in tfjs).
+ * A 2-D convolution whose gradients exist on every tfjs backend, so the unfrozen ResNet50 block
+ * trains on wasm too: tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter / Conv2DBackpropInput
+ * kernels, hence no gradient for tf.conv2d. A custom gradient built only from ops every backend has:
+ * - forward: the backend's own conv2d;
+ * - d/dinput, stride 1: conv2d of dy with the kernel rotated 180 degrees, in/out channels swapped;
+ *   larger strides: dy . kernel^T (one matMul), scattered back by col2im;
+ * - d/dkernel: patches^T . dy, one matMul, with im2col patches [N*outH*outW, kh*kw*C].
+ * im2col, col2im and the transposes run in JavaScript on typed arrays: the wasm backend's slice,
+ * concat and transpose kernels were slower than the products themselves.
  */
 import * as tf from '@tensorflow/tfjs';
 
