@@ -11,7 +11,10 @@
  *
  *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
  *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
- *                        [--no-npm-start]
+ *                        [--no-npm-start] [--no-finetune]
+ *
+ * Fine-tuning rows (scripts/benchFinetune.ts): a conv5_block3 + head training step per tfjs backend
+ * (with the seconds per epoch of 1,430 images it implies) and the convolution gradients.
  *
  * Last, the whole `npm start` (all five notebooks on the data folder) is timed twice: with a cold
  * feature cache (a new, empty cache folder) and then warm (the same folder, now filled). Its outputs go
@@ -41,6 +44,7 @@ import { int8BuildOptions } from '../lib/pipeline/backbone';
 import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
 import { featureLength, imageValues } from '../lib/core/contracts';
 import { CommandSpec, integerFlag, parseArgs, stringFlag, UsageError } from './cli';
+import { benchFinetune } from './benchFinetune';
 
 interface Options {
   batchSize: number;
@@ -54,6 +58,8 @@ interface Options {
   e2eLimit: number;
   /** Time the whole `npm start` with a cold and a warm feature cache. */
   npmStart: boolean;
+  /** Fine-tuning rows (scripts/benchFinetune.ts). */
+  finetune: boolean;
   /** Batches decoded ahead in the end-to-end run (0: no overlap, for comparison). */
   prefetch: number;
   /** Seconds to wait for an idle machine before each measurement (0: measure at once). */
@@ -100,6 +106,7 @@ const spec: CommandSpec = {
     { name: 'no-e2e', description: 'skip the end-to-end extraction' },
     { name: 'no-npm-start', description: 'skip timing npm start' },
     { name: 'no-int8', description: 'skip the int8 backbone rows' },
+    { name: 'no-finetune', description: 'skip the fine-tuning rows (training step, convolution gradients)' },
     { name: 'e2e-child', description: '(internal) run only the end-to-end measurement, print JSON' },
     { name: 'precision', value: 'p', choices: ['float32', 'int8'], description: '(internal) end-to-end precision' },
   ],
@@ -124,6 +131,7 @@ function parseArguments(argv: string[], config: Config): Options {
     tfjs: !noTfjs,
     e2e: args.flags['no-e2e'] !== true,
     npmStart: args.flags['no-npm-start'] !== true,
+    finetune: !noTfjs && args.flags['no-finetune'] !== true,
     e2eLimit: whole('e2e-limit', 0, 0),
     prefetch: whole('prefetch', 2, 0),
     waitIdle: whole('wait-idle', 0, 0),
@@ -535,6 +543,12 @@ async function main(): Promise<void> {
   const input = await decodeAll(sample);
   if (options.tfjs) rows.push(...(await benchTfjs(paths, input, sample.length, options)));
   rows.push(...(await benchOnnx(paths, input, sample.length, options)));
+  if (options.finetune) {
+    await initBackend(config.backend, progress);
+    rows.push(
+      ...(await benchFinetune(paths, Math.min(options.runs, 3), measure)).map((row) => ({ ...row, threads: 1 })),
+    );
+  }
   // float32 and int8 back to back, so the ratio compares runs under the same load.
   const endToEndRows: Partial<Record<'float32' | 'int8', Row>> = {};
   if (options.e2e) rows.push((endToEndRows.float32 = await endToEndInChild(options, 'float32')));

@@ -152,7 +152,7 @@ main(spec, async (args) => {
   note(`${dataset.images.length} images in ${displayPath(dataFolder)}: ${pairs.join(', ')}`);
 
   const model = await openModel(modelFolder, config, note, info);
-  const backbone = await openBackbone(config, note);
+  const backbone = await openBackbone(config, note, modelFolder);
   const weightsWarning = warnIfWeightsDiffer(model, backbone.weights);
   let extraction;
   try {

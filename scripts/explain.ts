@@ -100,7 +100,7 @@ main(spec, async (args) => {
   const { warnings } = await checkInputImage(imageFile);
 
   const model = await openModel(modelFolder, config, note, info);
-  const { weights, engine } = await openBackbone(config, note);
+  const { weights, engine } = await openBackbone(config, note, modelFolder);
   warnIfWeightsDiffer(model, weights);
   let maps: Float32Array;
   try {

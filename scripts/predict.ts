@@ -125,7 +125,7 @@ main(spec, async (args) => {
   const model = await openModel(modelFolder, config, note, info);
   if (!model.guard) note(`${displayPath(modelFolder)}: ${model.guardStatus}`);
   // The engine starts with the first readable image: a run where nothing can be read never loads it.
-  const { engine, weights, batchSize } = await openBackbone(config, note);
+  const { engine, weights, batchSize } = await openBackbone(config, note, modelFolder);
   warnIfWeightsDiffer(model, weights);
   const threshold = info.classNames.length === 2 ? info.threshold : undefined;
   const progress = createProgress('predict', inputs.files.length, { quiet: !inputs.hasFolder });

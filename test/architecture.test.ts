@@ -15,7 +15,8 @@ const allowedImports: Record<string, string[]> = {
   evaluate: ['core'],
   explain: ['core'],
   view: ['core', 'head', 'evaluate'],
-  pipeline: ['core', 'data', 'backbone', 'head', 'evaluate', 'explain', 'view'],
+  finetune: ['core', 'data', 'backbone', 'head'],
+  pipeline: ['core', 'data', 'backbone', 'head', 'evaluate', 'explain', 'view', 'finetune'],
 };
 
 const libRoot = path.join(projectRoot, 'lib');

@@ -45,6 +45,7 @@ export function kerasResnetToOnnx(
   modelJson: KerasModelJson,
   weightsData: Uint8Array,
   producer = 'lib/kerasToOnnx.ts',
+  extraOutputs: string[] = [],
 ): Uint8Array {
   if (os.endianness() !== 'LE')
     throw new Error('the ONNX export writes raw float32 bytes and needs a little-endian machine');
@@ -268,5 +269,11 @@ export function kerasResnetToOnnx(
   const output = outputLayer ? tensors.get(outputLayer) : undefined;
   const inputLayer = layers.find((layer) => layer.class_name === 'InputLayer');
   const input = tensors.get(inputLayer?.name ?? '')!;
-  return graph.encode(input, output, outputLayer, producer);
+  // Extra outputs (fine-tuning, lib/finetune): inner layers in NHWC, named as the layer.
+  const extra = extraOutputs.map((layerName) => {
+    const inner = tensors.get(layerName);
+    if (!inner || inner.pendingPads) throw new ModelFileError(`layer ${layerName} is not in the model`);
+    return { name: layerName, tensor: inner };
+  });
+  return graph.encode(input, output, outputLayer, producer, extra);
 }

@@ -98,7 +98,13 @@ export class OnnxGraph {
    * Adds the two outputs (conv maps back in NHWC, and their global average pool) after the last
    * layer's tensor and encodes the model.
    */
-  encode(input: GraphTensor, output: GraphTensor | undefined, outputLayer: string | undefined, producer: string) {
+  encode(
+    input: GraphTensor,
+    output: GraphTensor | undefined,
+    outputLayer: string | undefined,
+    producer: string,
+    extraOutputs: { name: string; tensor: GraphTensor }[] = [],
+  ) {
     const nodes = this.nodes;
     if (!output || output.pendingPads)
       throw new ModelFileError(`output layer ${String(outputLayer)} is missing from the model`);
@@ -122,6 +128,15 @@ export class OnnxGraph {
       output: [onnxPooledName],
       attribute: [attribute('axis', 1)],
     });
+    for (const { name, tensor } of extraOutputs) {
+      nodes.push({
+        opType: 'Transpose',
+        name: `${name}_to_nhwc`,
+        input: [tensor.onnxName],
+        output: [name],
+        attribute: [attribute('perm', [0, 2, 3, 1])],
+      });
+    }
 
     const model: onnx.IModelProto = {
       irVersion,
@@ -138,6 +153,9 @@ export class OnnxGraph {
         output: [
           valueInfo(onnxPooledName, ['N', output.channels]),
           valueInfo(onnxConvMapsName, ['N', output.height, output.width, output.channels]),
+          ...extraOutputs.map(({ name, tensor }) =>
+            valueInfo(name, ['N', tensor.height, tensor.width, tensor.channels]),
+          ),
         ],
       },
     };

@@ -83,6 +83,24 @@ export interface Config {
   guardMethod: 'mahalanobis' | 'knn';
   guardPercentile: number;
 
+  /**
+   * Stage 2, notebook 06 (lib/finetune): unfreeze conv5_block3 (or the whole conv5 stage), BN kept
+   * in inference mode (folded), and train it with the head at a low learning rate. `enabled`
+   * (CXR_FINETUNE=1) makes `npm start` run notebook 06.
+   */
+  finetune: {
+    enabled: boolean;
+    block: 'conv5_block3' | 'conv5';
+    optimizer: 'adam' | 'momentum' | 'sgd';
+    learningRate: number;
+    batchSize: number;
+    epochs: number;
+    patience: number;
+    restoreBestWeights: boolean;
+    reduceFactor: number;
+    reducePatience: number;
+  };
+
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
   cacheDir: string;
@@ -120,12 +138,28 @@ export const articleDefaults: Config = {
   guardMethod: 'knn',
   guardPercentile: 99,
 
+  finetune: {
+    enabled: false,
+    block: 'conv5_block3',
+    optimizer: 'adam',
+    learningRate: 1e-4,
+    batchSize: 32,
+    epochs: 4,
+    patience: 1,
+    restoreBestWeights: true,
+    reduceFactor: 0.1,
+    reducePatience: 0,
+  },
+
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
   outputsDir: path.join(projectRoot, 'outputs'),
 };
 
-export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates'>> & {
+export type ConfigOverrides = Partial<
+  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'finetune'>
+> & {
+  finetune?: Partial<Config['finetune']>;
   earlyStopping?: Partial<Config['earlyStopping']>;
   reduceLearningRate?: Partial<Config['reduceLearningRate']>;
   duplicates?: Partial<Config['duplicates']>;
@@ -150,6 +184,9 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_FEATURE_BATCH_SIZE) overrides.featureBatchSize = wholeNumber(env, 'CXR_FEATURE_BATCH_SIZE');
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
+  if (env.CXR_FINETUNE) overrides.finetune = { enabled: env.CXR_FINETUNE === '1' };
+  if (env.CXR_FINETUNE_EPOCHS)
+    overrides.finetune = { ...overrides.finetune, epochs: wholeNumber(env, 'CXR_FINETUNE_EPOCHS') };
   return overrides;
 }
 
@@ -173,6 +210,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       earlyStopping: { ...config.earlyStopping, ...stripUndefined(layer.earlyStopping ?? {}) },
       reduceLearningRate: { ...config.reduceLearningRate, ...stripUndefined(layer.reduceLearningRate ?? {}) },
       duplicates: { ...config.duplicates, ...stripUndefined(layer.duplicates ?? {}) },
+      finetune: { ...config.finetune, ...stripUndefined(layer.finetune ?? {}) },
     } as Config;
   }
   return config;
@@ -219,6 +257,9 @@ export const figureNames = [
   'confusion-matrix-argmax',
   'confusion-matrix-chosen-threshold',
   'gradcam-grid',
+  'finetune-loss',
+  'finetune-accuracy',
+  'finetune-gradcam-grid',
 ] as const;
 export type FigureName = (typeof figureNames)[number];
 
@@ -232,6 +273,14 @@ export function outputPaths(config: Pick<Config, 'outputsDir'>) {
     split: path.join(folder, 'split.json'),
     leakage: path.join(folder, 'leakage.json'),
     model: path.join(folder, 'model'),
+    /** Notebook 06: the fine-tuned block + head, its metrics and training history. */
+    finetune: {
+      folder: path.join(folder, 'finetune'),
+      model: path.join(folder, 'finetune', 'model'),
+      metrics: path.join(folder, 'finetune', 'metrics.json'),
+      predictions: path.join(folder, 'finetune', 'test-predictions.json'),
+      training: path.join(folder, 'finetune', 'training.json'),
+    },
     training: path.join(folder, 'training.json'),
     metrics: path.join(folder, 'metrics.json'),
     predictions: path.join(folder, 'test-predictions.json'),

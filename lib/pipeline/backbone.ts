@@ -13,6 +13,8 @@ import { FeatureCache, precisionOf } from '../backbone/featureCache';
 import type { Int8BuildOptions } from '../backbone/onnxInt8';
 import { extractFeatures, ExtractionResult, featuresForSplit, SplitFeatures } from '../backbone/features';
 import { ensureWeights, weightsFingerprint, WeightsPaths } from '../backbone/weights';
+import { createFinetunedEngine } from '../finetune/engine';
+import { isFinetunedModel, readBlockDescription } from '../finetune/store';
 import { createProgress } from '../view/progress';
 
 export interface Backbone {
@@ -52,17 +54,26 @@ export function int8BuildOptions(config: Config): Int8BuildOptions {
 /**
  * The one way to open the backbone: weights (fetched once), a lazy engine, the feature cache.
  * The tfjs backend is initialised first: it decides the default engine, hence which cache
- * (float32 or int8 features) and the batch size.
+ * (float32 or int8 features) and the batch size. With the folder of a fine-tuned model (notebook
+ * 06), the engine runs its fine-tuned block and the features are cached apart, keyed by the block's
+ * sha256.
  */
-export async function openBackbone(config: Config, log: Log = console.log): Promise<Backbone> {
+export async function openBackbone(config: Config, log: Log = console.log, modelFolder?: string): Promise<Backbone> {
   const backend = await initBackend(config.backend, log);
   const weights = await ensureWeights(config.weightsDir, log);
+  const batchSize = resolveFeatureBatchSize(config.featureBatchSize, backend);
+  if (modelFolder && isFinetunedModel(modelFolder)) {
+    const options = { engine: config.engine, backend: config.backend, log };
+    const block = readBlockDescription(modelFolder);
+    const engine = new LazyFeatureEngine(() => createFinetunedEngine(weights, modelFolder, options), config.engine);
+    const key = `${weightsFingerprint(weights)}-${block.block}-${block.sha256.slice(0, 12)}`;
+    return { weights, batchSize, engine, cache: FeatureCache.open(config.cacheDir, key) };
+  }
   const int8 = int8BuildOptions(config);
   const options = { engine: config.engine, backend: config.backend, int8: int8, log };
   const expected = defaultEngine(backend, config.engine).engine;
   const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), expected);
   const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights), precisionOf(expected));
-  const batchSize = resolveFeatureBatchSize(config.featureBatchSize, backend);
   return { weights, batchSize, engine, cache };
 }
 
