@@ -4,3 +4,4 @@ export * from './head/head';
 export * from './head/modelStore';
 export * from './head/predict';
 export * from './head/train';
+export * from './head/ensemble';

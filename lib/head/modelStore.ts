@@ -11,6 +11,8 @@ import { classKey } from '../core/classes';
 import { featureLength } from '../core/contracts';
 import { ModelFileError } from '../core/errors';
 import { fileSystemHandler } from '../core/tfjsFiles';
+// Registers the head's own layers (SeededDropout) so that a saved head with dropout loads.
+import './head';
 
 export interface SavedModelInfo {
   classNames: string[];
