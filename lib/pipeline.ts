@@ -5,3 +5,6 @@ export * from './pipeline/model';
 export * from './pipeline/report';
 export * from './pipeline/split';
 export * from './pipeline/train';
+export * from './pipeline/study';
+export * from './pipeline/robustness';
+export * from './pipeline/studyView';

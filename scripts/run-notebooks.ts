@@ -20,7 +20,7 @@ const paths = outputPaths(config);
 const only = process.argv.slice(2);
 const notebooks = fs
   .readdirSync(notebooksDir)
-  .filter((name) => /^\d\d-.*\.ipynb$/.test(name))
+  .filter((name) => /^\d\d[a-z]?-.*\.ipynb$/.test(name))
   .filter((name) => only.length === 0 || only.some((prefix) => name.startsWith(prefix)))
   .sort();
 const timeoutSeconds = Number(process.env.NOTEBOOK_TIMEOUT_SECONDS ?? 3600);

@@ -16,6 +16,8 @@ describe('config: the article settings as defaults, recipe, environment and over
     assert.equal(config.epochs, 60);
     assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 5, restoreBestWeights: true });
     assert.deepEqual(config.reduceLearningRate, { monitor: 'val_loss', factor: 0.1, patience: 2, minLearningRate: 0 });
+    assert.equal(config.ensembleSize, 3, 'three heads over init seeds 42, 43, 44, averaged');
+    assert.equal(loadConfig({}, { CXR_ENSEMBLE_SIZE: '1' }).ensembleSize, 1);
     // What the article states and the recipe does not need to change stays the article's.
     assert.equal(config.batchSize, 64);
     assert.deepEqual(config.headHiddenUnits, [512, 512]);

@@ -45,7 +45,8 @@ export interface Config {
   /**
    * 'reproduction' (the default): the recipe chosen by validation loss in the hyperparameter study
    * (notebook 03b, `npm run study`): Adam 3e-4, up to 60 epochs, early stopping on val_loss
-   * (patience 5, best weights restored), learning rate x0.1 after 2 epochs without improvement.
+   * (patience 5, best weights restored), learning rate x0.1 after 2 epochs without improvement,
+   * and an ensemble of 3 such heads (init seeds seed..seed+2) whose probabilities are averaged.
    * 'article': the article's literal settings (SGD 1e-4, 3 epochs, patience 0); on this data the
    * head barely moves (test accuracy near chance). 'tuned': the article's settings with Adam 1e-3,
    * the smallest change that trains. A recipe sets the training settings below unless they are given too.
@@ -141,6 +142,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
+  if (env.CXR_ENSEMBLE_SIZE) overrides.ensembleSize = wholeNumber(env, 'CXR_ENSEMBLE_SIZE');
   return overrides;
 }
 
@@ -171,7 +173,9 @@ const articleTraining: RecipeSettings = {
 export const defaultRecipe: RecipeName = 'reproduction';
 
 export const recipes: Record<RecipeName, RecipeSettings> = {
-  // Chosen by mean validation loss over init seeds in the study (README, "The study").
+  // Chosen on validation data only (README, "The study"): the lowest mean validation loss over init
+  // seeds among optimizer x rate x patience; dropout and L2 did not beat it by more than the seed
+  // spread; averaging 3 heads lowered validation loss further (0.160 against 0.172 for one head).
   reproduction: {
     ...articleTraining,
     optimizer: 'adam',
@@ -179,6 +183,7 @@ export const recipes: Record<RecipeName, RecipeSettings> = {
     epochs: 60,
     earlyStopping: { monitor: 'val_loss', minDelta: 0, patience: 5, restoreBestWeights: true },
     reduceLearningRate: { monitor: 'val_loss', factor: 0.1, patience: 2, minLearningRate: 0 },
+    ensembleSize: 3,
   },
   article: articleTraining,
   tuned: { ...articleTraining, optimizer: 'adam', learningRate: 1e-3 },
