@@ -100,14 +100,14 @@ describe('study: a grid of head recipes over seeds, ranked by validation loss, r
 
     // A re-run trains nothing; a bigger grid trains only what is new.
     const again: boolean[] = [];
-    await runStudy(config, sets, grid, { file, onTrial: (_s, _d, _t, _trial, reused) => again.push(reused) });
+    await runStudy(config, sets, grid, { file, onTrial: (_s, _d, _t, _trial, reused) => void again.push(reused) });
     assert.deepEqual(again, [true, true, true, true]);
     const more: boolean[] = [];
     const bigger = await runStudy(
       config,
       sets,
       { ...grid, initSeeds: [1, 2, 3] },
-      { file, onTrial: (_s, _d, _t, _trial, reused) => more.push(reused) },
+      { file, onTrial: (_s, _d, _t, _trial, reused) => void more.push(reused) },
     );
     assert.deepEqual(more, [true, true, false, true, true, false]);
     assert.equal(bigger.trials.length, 6);
