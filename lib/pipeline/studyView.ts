@@ -58,7 +58,7 @@ export function studyChart(rows: RankedSetting[], metric: 'loss' | 'accuracy'): 
     series.push({ name: `${name} (mean)`, x, y: points.map((p) => value(p).mean) });
     if (points[0].ensembleSize === 1 && points.some((p) => p.seeds.length > 1)) {
       series.push({
-        name: `${name} ± sd over seeds`,
+        name: `${name} + sd over seeds`,
         x,
         y: points.map((p) => value(p).mean + value(p).sd),
         dashed: true,
