@@ -7,3 +7,4 @@ export * from './head/train';
 export * from './head/calibration';
 export * from './head/guardStore';
 export * from './head/ood';
+export * from './head/ensemble';

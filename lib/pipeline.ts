@@ -9,3 +9,6 @@ export * from './pipeline/train';
 export * from './pipeline/safeguards';
 export * from './pipeline/guardComparison';
 export * from './pipeline/finetuneResults';
+export * from './pipeline/study';
+export * from './pipeline/robustness';
+export * from './pipeline/studyView';

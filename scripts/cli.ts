@@ -9,7 +9,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { WeightsPaths } from '../lib/backbone/weights';
-import { BackendName, Config, EngineName, engineNames, loadConfig, outputPaths } from '../lib/core/config';
+import { BackendName, Config, EngineName, engineNames, loadConfig } from '../lib/core/config';
+import { outputPaths } from '../lib/core/paths';
 import { weightsMismatch } from '../lib/pipeline/backbone';
 import type { OpenedModel } from '../lib/pipeline/model';
 import { describeError, UserFacingError } from '../lib/core/errors';

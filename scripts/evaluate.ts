@@ -22,7 +22,7 @@
  */
 import * as path from 'path';
 import { writeFileAtomic } from '../lib/core/atomic';
-import { evaluationPaths, outputPaths } from '../lib/core/config';
+import { evaluationPaths, outputPaths } from '../lib/core/paths';
 import { currentBackend } from '../lib/core/backend';
 import { matchClassFolders } from '../lib/core/classes';
 import { DatasetError, ModelFileError } from '../lib/core/errors';

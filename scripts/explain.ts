@@ -19,7 +19,7 @@ import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { checkInputImage } from '../lib/data/inputChecks';
 import { matchClass } from '../lib/core/classes';
-import { outputPaths } from '../lib/core/config';
+import { outputPaths } from '../lib/core/paths';
 import { convMapShape, imageSize } from '../lib/core/contracts';
 import { checkModelFolder } from '../lib/head/modelStore';
 import { decide } from '../lib/head/predict';

@@ -14,7 +14,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { loadConfig, outputPaths, type Config } from '../lib/core/config';
+import { loadConfig, type Config } from '../lib/core/config';
+import { outputPaths } from '../lib/core/paths';
 import { featureLength, type FeatureSet } from '../lib/core/contracts';
 import { writeJsonAtomicSync } from '../lib/core/atomic';
 import { absolutePath, loadSplit } from '../lib/data/dataset';

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const unformatted: string[] = [];
   for (const name of fs
     .readdirSync(notebooksDir)
-    .filter((file) => /^\d\d-.*\.ipynb$/.test(file))
+    .filter((file) => /^\d\d[a-z]?-.*\.ipynb$/.test(file))
     .sort()) {
     const file = path.join(notebooksDir, name);
     const notebook = JSON.parse(fs.readFileSync(file, 'utf8')) as { cells: Cell[] };

@@ -17,7 +17,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { articleDefaults, loadConfig, outputPaths, projectRoot } from '../lib/core/config';
+import { articleDefaults, loadConfig, projectRoot } from '../lib/core/config';
+import { outputPaths } from '../lib/core/paths';
 import { writeFileAtomicSync } from '../lib/core/atomic';
 import { describeError } from '../lib/core/errors';
 import { checkDataFolder, dataFolderHelp } from '../lib/data/preflight';
@@ -37,7 +38,7 @@ const paths = outputPaths(config);
 const only = process.argv.slice(2);
 const notebooks = fs
   .readdirSync(notebooksDir)
-  .filter((name) => /^\d\d-.*\.ipynb$/.test(name))
+  .filter((name) => /^\d\d[a-z]?-.*\.ipynb$/.test(name))
   .filter((name) => only.length === 0 || only.some((prefix) => name.startsWith(prefix)))
   .filter((name) => only.length > 0 || !name.startsWith('06-') || config.finetune.enabled)
   .sort();

@@ -1,14 +1,32 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { articleDefaults, loadConfig, projectRoot, recipes } from '../lib/core/config';
+import { articleDefaults, ConfigOverrides, loadConfig, projectRoot, recipes } from '../lib/core/config';
+import { UserFacingError } from '../lib/core/errors';
 import { imageSize } from '../lib/core/contracts';
 
 describe('config: the article settings as defaults, recipe, environment and overrides', () => {
   // An empty environment, so the developer's own CXR_* variables never change these results.
   const noEnv = {};
 
-  it("defaults are the article's values (Training section)", () => {
+  it("the default recipe is 'reproduction': the study's choice on validation data, the article's head and batch", () => {
     const config = loadConfig({}, noEnv);
+    assert.equal(config.recipe, 'reproduction');
+    assert.equal(config.optimizer, 'adam');
+    assert.equal(config.learningRate, 3e-4);
+    assert.equal(config.epochs, 60);
+    assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 5, restoreBestWeights: true });
+    assert.deepEqual(config.reduceLearningRate, { monitor: 'val_loss', factor: 0.1, patience: 2, minLearningRate: 0 });
+    assert.equal(config.ensembleSize, 3, 'three heads over init seeds 42, 43, 44, averaged');
+    assert.equal(loadConfig({}, { CXR_ENSEMBLE_SIZE: '1' }).ensembleSize, 1);
+    // What the article states and the recipe does not need to change stays the article's.
+    assert.equal(config.batchSize, 64);
+    assert.deepEqual(config.headHiddenUnits, [512, 512]);
+    assert.equal(Math.round(config.testFraction * 2484), 895);
+    assert.deepEqual(loadConfig({}, { CXR_RECIPE: 'reproduction' }), config);
+  });
+
+  it("recipe 'article' is the article's values (Training section), one setting away", () => {
+    const config = loadConfig({ recipe: 'article' }, noEnv);
     assert.equal(config.recipe, 'article');
     assert.equal(config.optimizer, 'sgd');
     assert.equal(config.learningRate, 1e-4);
@@ -40,11 +58,17 @@ describe('config: the article settings as defaults, recipe, environment and over
     assert.ok(path.isAbsolute(config.dataDir));
   });
 
+  it('recipe names the whole training recipe: switching recipe after another gives that recipe', () => {
+    const fromDefault = loadConfig({ ...loadConfig({}, noEnv), ...recipes.article, recipe: 'article' }, noEnv);
+    assert.deepEqual(fromDefault, articleDefaults);
+    assert.equal(loadConfig({ recipe: 'article' }, { CXR_RECIPE: 'reproduction' }).epochs, 3);
+  });
+
   it("recipe 'tuned' gives Adam at Keras' default rate 1e-3", () => {
     const config = loadConfig({ recipe: 'tuned' }, noEnv);
     assert.equal(config.optimizer, 'adam');
     assert.equal(config.learningRate, 1e-3);
-    assert.deepEqual(recipes.tuned, { optimizer: 'adam', learningRate: 1e-3 });
+    assert.deepEqual(recipes.tuned, { ...recipes.article, optimizer: 'adam', learningRate: 1e-3 });
     // Everything else stays the article's.
     assert.equal(config.batchSize, 64);
     assert.equal(config.epochs, 3);
@@ -65,7 +89,7 @@ describe('config: the article settings as defaults, recipe, environment and over
 
   it('an undefined override does not erase a default', () => {
     const config = loadConfig(
-      { learningRate: undefined, epochs: undefined, earlyStopping: { patience: undefined } },
+      { recipe: 'article', learningRate: undefined, epochs: undefined, earlyStopping: { patience: undefined } },
       noEnv,
     );
     assert.equal(config.learningRate, 1e-4);
@@ -79,11 +103,12 @@ describe('config: the article settings as defaults, recipe, environment and over
       noEnv,
     );
     assert.deepEqual(config.earlyStopping, { monitor: 'val_loss', minDelta: 0, patience: 2, restoreBestWeights: true });
-    assert.deepEqual(config.reduceLearningRate, { ...articleDefaults.reduceLearningRate, minLearningRate: 1e-6 });
+    assert.deepEqual(config.reduceLearningRate, { ...recipes.reproduction.reduceLearningRate, minLearningRate: 1e-6 });
     config.earlyStopping.patience = 99;
     config.headHiddenUnits = [1];
     assert.equal(articleDefaults.earlyStopping.patience, 0);
-    assert.equal(loadConfig({}, noEnv).earlyStopping.patience, 0);
+    assert.equal(loadConfig({}, noEnv).earlyStopping.patience, 5);
+    assert.equal(loadConfig({ recipe: 'article' }, noEnv).earlyStopping.patience, 0);
     assert.deepEqual(loadConfig({}, noEnv).headHiddenUnits, [512, 512]);
   });
 
@@ -123,7 +148,7 @@ describe('config: the article settings as defaults, recipe, environment and over
     const saved = process.env.CXR_EPOCHS;
     process.env.CXR_EPOCHS = '11';
     try {
-      assert.equal(loadConfig({}, noEnv).epochs, 3);
+      assert.equal(loadConfig({}, noEnv).epochs, 60);
       assert.equal(loadConfig({}).epochs, 11, 'process.env is the default environment');
     } finally {
       if (saved === undefined) delete process.env.CXR_EPOCHS;
@@ -134,9 +159,38 @@ describe('config: the article settings as defaults, recipe, environment and over
   it('an unknown recipe is a clear error', () => {
     assert.throws(
       () => loadConfig({ recipe: 'fancy' as 'article' }, noEnv),
-      /unknown recipe "fancy"; choose article or tuned/,
+      /unknown recipe "fancy"; choose reproduction, article, tuned/,
     );
     assert.throws(() => loadConfig({}, { CXR_RECIPE: 'fancy' }), /unknown recipe "fancy"/);
+  });
+});
+
+describe('config: settings that cannot train are named before any work', () => {
+  const cases: [string, object, RegExp][] = [
+    ['learning rate 0', { learningRate: 0 }, /learningRate must be a number above 0, got 0/],
+    ['negative learning rate', { learningRate: -1e-3 }, /learningRate must be a number above 0, got -0.001/],
+    ['zero epochs', { epochs: 0 }, /epochs must be a whole number of at least 1, got 0/],
+    ['no hidden layer', { headHiddenUnits: [] }, /headHiddenUnits must list at least one hidden layer size/],
+    ['a hidden layer of 0 units', { headHiddenUnits: [512, 0] }, /headHiddenUnits\[1\] must be a whole number/],
+    ['unknown optimizer', { optimizer: 'rmsprop' }, /optimizer "rmsprop" is unknown; choose sgd, momentum, adam/],
+    ['ensemble of 0', { ensembleSize: 0 }, /ensembleSize must be a whole number of at least 1, got 0/],
+    ['dropout 1', { dropout: 1 }, /dropout must be a rate from 0 up to \(not including\) 1, got 1/],
+    ['negative weight decay', { weightDecay: -1 }, /weightDecay must be 0 or more, got -1/],
+    ['batch 0', { batchSize: 0 }, /batchSize must be a whole number of at least 1/],
+  ];
+  for (const [what, overrides, message] of cases) {
+    it(what, () => {
+      assert.throws(
+        () => loadConfig(overrides as ConfigOverrides, {}),
+        (error: Error) => error instanceof UserFacingError && message.test(error.message),
+      );
+    });
+  }
+  it('CXR_EPOCHS=0 is named too', () => {
+    assert.throws(
+      () => loadConfig({}, { CXR_EPOCHS: '0' }),
+      /config: epochs must be a whole number of at least 1, got 0/,
+    );
   });
 });
 

@@ -97,7 +97,12 @@ describe('train: the head on real backbone features, Keras-style', function () {
   it("recipe 'article' (SGD 1e-4) moves slowly but downhill", async () => {
     const head = buildHead(article);
     try {
-      const { history } = await trainHead(head, train, validation, loadConfig({ epochs: 3, batchSize: 8 }, {}));
+      const { history } = await trainHead(
+        head,
+        train,
+        validation,
+        loadConfig({ recipe: 'article', epochs: 3, batchSize: 8 }, {}),
+      );
       assert.ok(history.every((epoch) => epoch.learningRate === 1e-4));
       for (let i = 1; i < history.length; i++)
         assert.ok(

@@ -12,9 +12,14 @@ export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 /** 'onnxruntime-int8': the same backbone quantized to int8 (lib/backbone/onnxQuantize.ts). */
 export type EngineName = 'onnxruntime' | 'onnxruntime-int8' | 'tfjs';
 export const engineNames: EngineName[] = ['onnxruntime', 'onnxruntime-int8', 'tfjs'];
+const recipeNames = ['reproduction', 'article', 'tuned'] as const;
+export type RecipeName = (typeof recipeNames)[number];
+const optimizerNames = ['sgd', 'momentum', 'adam'] as const;
+export type OptimizerName = (typeof optimizerNames)[number];
 
 /**
- * Every setting of a run, with the article's values as defaults.
+ * Every setting of a run. `articleDefaults` holds the article's values; the default recipe
+ * ('reproduction') replaces its training settings with those chosen on validation data.
  * Notebooks call `loadConfig({ ...overrides })` in one cell; environment variables
  * (CXR_DATA_DIR, CXR_SUBSET_PER_CLASS, TF_BACKEND, FEATURE_ENGINE, ...) override defaults for headless runs.
  */
@@ -51,14 +56,27 @@ export interface Config {
   calibrationImages: number;
 
   /**
-   * 'article': SGD, learning rate 1e-4, as the article states. On this data it barely moves in 3 epochs
-   * (test accuracy near chance); 'tuned': Adam with Keras' default rate 1e-3, the smallest change that
-   * reaches the article's accuracy. The recipe sets optimizer and learningRate unless those are given too.
+   * 'reproduction' (the default): the recipe chosen by validation loss in the hyperparameter study
+   * (notebook 03b, `npm run study`): Adam 3e-4, up to 60 epochs, early stopping on val_loss
+   * (patience 5, best weights restored), learning rate x0.1 after 2 epochs without improvement,
+   * and an ensemble of 3 such heads (init seeds seed..seed+2) whose probabilities are averaged.
+   * 'article': the article's literal settings (SGD 1e-4, 3 epochs, patience 0); on this data the
+   * head barely moves (test accuracy near chance). 'tuned': the article's settings with Adam 1e-3,
+   * the smallest change that trains. A recipe sets the training settings below unless they are given too.
    */
-  recipe: 'article' | 'tuned';
+  recipe: RecipeName;
   /** Hidden fully connected layers of the new head; a final Dense(2, softmax) follows. */
   headHiddenUnits: number[];
-  optimizer: 'sgd' | 'momentum' | 'adam';
+  /** Dropout rate after each hidden layer (0 = none), seeded from `seed`. */
+  dropout: number;
+  /** L2 weight decay on the kernels of the head's dense layers (Keras kernel_regularizer l2), 0 = none. */
+  weightDecay: number;
+  /**
+   * Heads trained with seeds seed, seed+1, ..., seed+k-1 and saved as one model whose output is the
+   * mean of their probabilities (1 = a single head, the article's).
+   */
+  ensembleSize: number;
+  optimizer: OptimizerName;
   learningRate: number;
   /** Momentum for optimizer 'momentum'. */
   momentum: number;
@@ -124,6 +142,9 @@ export const articleDefaults: Config = {
 
   recipe: 'article',
   headHiddenUnits: [512, 512],
+  dropout: 0,
+  weightDecay: 0,
+  ensembleSize: 1,
   optimizer: 'sgd',
   learningRate: 1e-4,
   momentum: 0.9,
@@ -187,20 +208,60 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_FINETUNE) overrides.finetune = { enabled: env.CXR_FINETUNE === '1' };
   if (env.CXR_FINETUNE_EPOCHS)
     overrides.finetune = { ...overrides.finetune, epochs: wholeNumber(env, 'CXR_FINETUNE_EPOCHS') };
+  if (env.CXR_ENSEMBLE_SIZE) overrides.ensembleSize = wholeNumber(env, 'CXR_ENSEMBLE_SIZE');
   return overrides;
 }
 
-export const recipes: Record<Config['recipe'], Pick<Config, 'optimizer' | 'learningRate'>> = {
-  article: { optimizer: 'sgd', learningRate: 1e-4 },
-  tuned: { optimizer: 'adam', learningRate: 1e-3 },
+/** The training settings a recipe sets. */
+export type RecipeSettings = Pick<
+  ConfigOverrides,
+  | 'optimizer'
+  | 'learningRate'
+  | 'epochs'
+  | 'earlyStopping'
+  | 'reduceLearningRate'
+  | 'dropout'
+  | 'weightDecay'
+  | 'ensembleSize'
+>;
+
+const articleTraining: RecipeSettings = {
+  optimizer: 'sgd',
+  learningRate: 1e-4,
+  epochs: 3,
+  earlyStopping: { ...articleDefaults.earlyStopping },
+  reduceLearningRate: { ...articleDefaults.reduceLearningRate },
+  dropout: 0,
+  weightDecay: 0,
+  ensembleSize: 1,
 };
 
-/** Defaults, then environment variables, then the notebook's own overrides. */
+const defaultRecipe: RecipeName = 'reproduction';
+
+export const recipes: Record<RecipeName, RecipeSettings> = {
+  // Chosen on validation data only (README, "The study"): the lowest mean validation loss over init
+  // seeds among optimizer x rate x patience; dropout and L2 did not beat it by more than the seed
+  // spread; averaging 3 heads lowered validation loss further (0.160 against 0.172 for one head).
+  reproduction: {
+    ...articleTraining,
+    optimizer: 'adam',
+    learningRate: 3e-4,
+    epochs: 60,
+    earlyStopping: { monitor: 'val_loss', minDelta: 0, patience: 5, restoreBestWeights: true },
+    reduceLearningRate: { monitor: 'val_loss', factor: 0.1, patience: 2, minLearningRate: 0 },
+    ensembleSize: 3,
+  },
+  article: articleTraining,
+  tuned: { ...articleTraining, optimizer: 'adam', learningRate: 1e-3 },
+};
+
+/** Defaults, then the recipe, then environment variables, then the notebook's own overrides. */
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const environment = fromEnvironment(env);
-  const recipe = overrides.recipe ?? environment.recipe ?? articleDefaults.recipe;
-  if (!(recipe in recipes)) throw new UserFacingError(`unknown recipe "${recipe}"; choose article or tuned`);
-  const layers: ConfigOverrides[] = [recipes[recipe], environment, overrides];
+  const recipe = overrides.recipe ?? environment.recipe ?? defaultRecipe;
+  if (!(recipeNames as readonly string[]).includes(recipe))
+    throw new UserFacingError(`unknown recipe "${recipe}"; choose ${recipeNames.join(', ')}`);
+  const layers: ConfigOverrides[] = [{ ...recipes[recipe], recipe }, environment, overrides];
   let config: Config = { ...articleDefaults };
   // Later layers win: recipe, then environment, then the notebook's overrides.
   for (const layer of layers) {
@@ -213,6 +274,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       finetune: { ...config.finetune, ...stripUndefined(layer.finetune ?? {}) },
     } as Config;
   }
+  checkTrainingSettings(config);
   return config;
 }
 
@@ -240,85 +302,56 @@ export function resolveFeatureBatchSize(setting: number | 'auto', backend: Backe
   return featureBatchSizes[backend ?? 'wasm'] ?? featureBatchSizes.wasm;
 }
 
+/**
+ * Settings that cannot train are an error naming the setting, before any work starts (the config
+ * cell, `npm start`, `npm run study`).
+ */
+export function checkTrainingSettings(settings: TrainingSettingsToCheck, where = 'config'): void {
+  const fail = (name: string, problem: string) => {
+    throw new UserFacingError(`${where}: ${name} ${problem}`);
+  };
+  const positive = (name: string, value: unknown) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+      fail(name, `must be a number above 0, got ${JSON.stringify(value)}`);
+  };
+  const whole = (name: string, value: unknown, min: number) => {
+    if (!Number.isInteger(value) || (value as number) < min)
+      fail(name, `must be a whole number of at least ${min}, got ${JSON.stringify(value)}`);
+  };
+  if (!(optimizerNames as readonly string[]).includes(settings.optimizer as string))
+    fail('optimizer', `"${String(settings.optimizer)}" is unknown; choose ${optimizerNames.join(', ')}`);
+  positive('learningRate', settings.learningRate);
+  whole('epochs', settings.epochs, 1);
+  whole('batchSize', settings.batchSize, 1);
+  whole('ensembleSize', settings.ensembleSize, 1);
+  const hidden = settings.headHiddenUnits;
+  if (!Array.isArray(hidden) || hidden.length === 0)
+    fail('headHiddenUnits', 'must list at least one hidden layer size, e.g. [512, 512]');
+  hidden.forEach((units, index) => whole(`headHiddenUnits[${index}]`, units, 1));
+  const dropout = settings.dropout;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+    fail('dropout', `must be a rate from 0 up to (not including) 1, got ${JSON.stringify(dropout)}`);
+  const decay = settings.weightDecay;
+  if (typeof decay !== 'number' || !(decay >= 0) || !Number.isFinite(decay))
+    fail('weightDecay', `must be 0 or more, got ${JSON.stringify(decay)}`);
+  whole('earlyStopping.patience', settings.earlyStopping?.patience, 0);
+  whole('reduceLearningRate.patience', settings.reduceLearningRate?.patience, 0);
+}
+
+export type TrainingSettingsToCheck = Pick<
+  Config,
+  | 'optimizer'
+  | 'learningRate'
+  | 'epochs'
+  | 'batchSize'
+  | 'ensembleSize'
+  | 'headHiddenUnits'
+  | 'dropout'
+  | 'weightDecay'
+  | 'earlyStopping'
+  | 'reduceLearningRate'
+>;
+
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** Every figure a run saves, by name: the file is outputs/figures/<name>.png. */
-export const figureNames = [
-  'samples',
-  'training-loss',
-  'training-accuracy',
-  'roc-curve',
-  'precision-recall-curve',
-  'reliability-diagram',
-  'reliability-before-after',
-  'guard-scores',
-  'confusion-matrix-argmax',
-  'confusion-matrix-chosen-threshold',
-  'gradcam-grid',
-  'finetune-loss',
-  'finetune-accuracy',
-  'finetune-gradcam-grid',
-] as const;
-export type FigureName = (typeof figureNames)[number];
-
-/** Where a run's products go, all under config.outputsDir (outputs/README.md lists them). */
-export function outputPaths(config: Pick<Config, 'outputsDir'>) {
-  const folder = config.outputsDir;
-  const figures = path.join(folder, 'figures');
-  return {
-    folder,
-    /** Which file went to which split, with the data root: the only source of the data folder after notebook 01. */
-    split: path.join(folder, 'split.json'),
-    leakage: path.join(folder, 'leakage.json'),
-    model: path.join(folder, 'model'),
-    /** Notebook 06: the fine-tuned block + head, its metrics and training history. */
-    finetune: {
-      folder: path.join(folder, 'finetune'),
-      model: path.join(folder, 'finetune', 'model'),
-      metrics: path.join(folder, 'finetune', 'metrics.json'),
-      predictions: path.join(folder, 'finetune', 'test-predictions.json'),
-      training: path.join(folder, 'finetune', 'training.json'),
-    },
-    training: path.join(folder, 'training.json'),
-    metrics: path.join(folder, 'metrics.json'),
-    predictions: path.join(folder, 'test-predictions.json'),
-    report: path.join(folder, 'report.html'),
-    figures,
-    figure: (name: FigureName) => path.join(figures, `${name}.png`),
-    notebooks: path.join(folder, 'notebooks'),
-    bench: path.join(folder, 'bench'),
-    /** npm run int8-gates: the int8 backbone against float32. */
-    int8Gates: path.join(folder, 'int8', 'gates.json'),
-    /** npm run explain: <image name>-gradcam.png */
-    explain: path.join(folder, 'explain'),
-    /** npm run evaluate: one folder per external data set. */
-    external: path.join(folder, 'external'),
-  };
-}
-
-/**
- * What one evaluation writes into its folder: outputs/external/<data folder>/ for `npm run
- * evaluate` (or its --out).
- */
-export function evaluationPaths(folder: string) {
-  const figures = path.join(folder, 'figures');
-  return {
-    folder,
-    metrics: path.join(folder, 'metrics.json'),
-    predictions: path.join(folder, 'predictions.json'),
-    report: path.join(folder, 'report.html'),
-    figures,
-    figure: (name: FigureName) => path.join(figures, `${name}.png`),
-  };
-}
-
-/** Caches under config.cacheDir: derived data that can be deleted at any time. */
-export function cachePaths(config: Pick<Config, 'cacheDir'>) {
-  return {
-    folder: config.cacheDir,
-    /** Leakage guard: dHash and thumbnail per image file content. */
-    imageSignatures: path.join(config.cacheDir, 'image-signatures-v1.bin'),
-  };
 }

@@ -182,6 +182,10 @@ function takeStratified(
   return [taken, left];
 }
 
+export function splitCounts(split: DatasetSplit): Record<SplitName, number> {
+  return { train: split.train.length, validation: split.validation.length, test: split.test.length };
+}
+
 /** Saves which file went where, so later notebooks and later runs use the same split. */
 export function saveSplit(filePath: string, split: DatasetSplit): void {
   writeJsonAtomicSync(filePath, split);

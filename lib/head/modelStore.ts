@@ -13,6 +13,8 @@ import { ModelFileError } from '../core/errors';
 import { fileSystemHandler } from '../core/tfjsFiles';
 import { guardFile, readGuardFiles, SavedGuard, writeGuardFiles } from './guardStore';
 import type { Guard } from './ood';
+// Registers the head's own layers (SeededDropout) so that a saved head with dropout loads.
+import './head';
 
 export interface SavedModelInfo {
   classNames: string[];

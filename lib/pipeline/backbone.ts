@@ -4,7 +4,8 @@
  */
 import * as fs from 'fs';
 import { initBackend } from '../core/backend';
-import { Config, outputPaths, resolveFeatureBatchSize } from '../core/config';
+import { Config, resolveFeatureBatchSize } from '../core/config';
+import { outputPaths } from '../core/paths';
 import { FeatureEngine } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
 import { absolutePath, loadSplit } from '../data/dataset';

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { currentBackend } from '../core/backend';
-import { Config, outputPaths, resolveFeatureBatchSize } from '../core/config';
+import { Config, resolveFeatureBatchSize } from '../core/config';
+import { outputPaths } from '../core/paths';
 import type { FeatureSet } from '../core/contracts';
 import { imageSize } from '../core/contracts';
 import { loadSplit, SplitName } from '../data/dataset';

@@ -4,7 +4,8 @@
  * images for comparison, and Grad-CAM of both on the same pictures.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Config, outputPaths } from '../core/config';
+import { Config } from '../core/config';
+import { outputPaths } from '../core/paths';
 import type { FeatureSet } from '../core/contracts';
 import { imageSize } from '../core/contracts';
 import { absolutePath, DatasetSplit } from '../data/dataset';

@@ -3,7 +3,8 @@
  * metrics.json and the saved figures) and for `npm run evaluate`'s report of external data.
  */
 import * as fs from 'fs';
-import { Config, FigureName, outputPaths } from '../core/config';
+import { Config } from '../core/config';
+import { FigureName, outputPaths } from '../core/paths';
 import { readRunMetrics, RunMetrics } from '../evaluate/runMetrics';
 import { formatWithInterval, ReportFigure, writeReport } from '../view/report';
 

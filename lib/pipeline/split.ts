@@ -3,7 +3,8 @@
  * given) and the leakage guard. The saved split (outputs/split.json) is what later steps read.
  */
 import { writeJsonAtomicSync } from '../core/atomic';
-import { cachePaths, Config, outputPaths } from '../core/config';
+import { Config } from '../core/config';
+import { cachePaths, outputPaths } from '../core/paths';
 import {
   absolutePath,
   Dataset,

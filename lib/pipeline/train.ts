@@ -5,38 +5,51 @@
 import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { positiveClassIndex } from '../core/classes';
-import { Config, outputPaths } from '../core/config';
+import { Config } from '../core/config';
+import { outputPaths } from '../core/paths';
 import { FeatureSet, imageSize } from '../core/contracts';
 import { preprocessingVersion } from '../backbone/featureCache';
 import { weightsFingerprint, WeightsPaths } from '../backbone/weights';
-import { buildHead } from '../head/head';
+import { memberSeeds, trainHeads } from '../head/ensemble';
 import { saveHead } from '../head/modelStore';
-import { trainHead, TrainingHooks, TrainingResult } from '../head/train';
+import { TrainingHooks, TrainingResult } from '../head/train';
 import { saveFigure } from '../view/display';
 import { historyCharts, liveTrainingView } from '../view/trainingView';
 
 export interface TrainedModel {
+  /** One model: the head, or the ensemble of heads (mean of their probabilities). */
   head: tf.LayersModel;
+  /** The first head's training (the only one unless config.ensembleSize > 1). */
   result: TrainingResult;
+  /** Every head's training, in seed order. */
+  members: TrainingResult[];
 }
 
-/** Builds the head of config.headHiddenUnits and trains it with the config's recipe, live charts in view. */
+/**
+ * Builds the head(s) of config.headHiddenUnits and trains them with the config's recipe, live
+ * charts in view: config.ensembleSize heads with init seeds seed, seed+1, ..., averaged as one model.
+ */
 export async function trainModel(
   config: Config,
   sets: { train: FeatureSet; validation: FeatureSet },
   title = `recipe "${config.recipe}"`,
   classCount = 2,
 ): Promise<TrainedModel> {
-  const head = buildHead({ hiddenUnits: config.headHiddenUnits, classCount, seed: config.seed });
-  const view: TrainingHooks & { finish(): void } = liveTrainingView(title, config.epochs);
+  const views: (TrainingHooks & { finish(): void })[] = [];
+  const count = config.ensembleSize;
   try {
-    const result = await trainHead(head, sets.train, sets.validation, config, view);
-    return { head, result };
-  } catch (error) {
-    head.dispose();
-    throw error;
+    const trained = await trainHeads(config, sets, {
+      classCount,
+      hooksFor: (member, seed) => {
+        views[member - 1]?.finish();
+        const name = count > 1 ? `${title}, head ${member + 1} of ${count} (seed ${seed})` : title;
+        views.push(liveTrainingView(name, config.epochs));
+        return views[member];
+      },
+    });
+    return { head: trained.head, result: trained.members[0], members: trained.members };
   } finally {
-    view.finish();
+    views[views.length - 1]?.finish();
   }
 }
 
@@ -69,8 +82,11 @@ export async function saveModel(
 ): Promise<string> {
   const folder = outputPaths(config).model;
   const settingNames = ['recipe', 'optimizer', 'learningRate', 'batchSize', 'epochs', 'headHiddenUnits'] as const;
-  const moreSettings = ['earlyStopping', 'reduceLearningRate', 'seed'] as const;
-  const settings = Object.fromEntries([...settingNames, ...moreSettings].map((name) => [name, config[name]]));
+  const moreSettings = ['earlyStopping', 'reduceLearningRate', 'seed', 'dropout', 'weightDecay'] as const;
+  const settings: Record<string, unknown> = Object.fromEntries(
+    [...settingNames, ...moreSettings, 'ensembleSize' as const].map((name) => [name, config[name]]),
+  );
+  settings.memberSeeds = memberSeeds(config);
   await saveHead(folder, head, {
     classNames,
     positiveClass: positiveClassIndex(classNames),

@@ -3,7 +3,8 @@
  * tslab's display; in a terminal (scripts, tests) the same calls fall back to plain text or nothing.
  */
 import { writeFileAtomicSync } from '../core/atomic';
-import { Config, FigureName, outputPaths } from '../core/config';
+import { Config } from '../core/config';
+import { FigureName, outputPaths } from '../core/paths';
 import { escapeHtml } from './html';
 
 type TslabModule = typeof import('tslab');

@@ -2,7 +2,7 @@
  * Figures and tables of a screening evaluation, shared by notebook 04 and `npm run evaluate`:
  * ROC, precision-recall, reliability diagram and confusion matrix, plus the metric table rows.
  */
-import type { FigureName } from '../core/config';
+import type { FigureName } from '../core/paths';
 import { confusionMatrixChart } from './confusionChart';
 import { lineChart } from './lineChart';
 import type { ScreeningEvaluation, ThresholdEvaluation } from '../evaluate/screening';
