@@ -1,7 +1,8 @@
 /**
- * `npm run explain -- <image> [--out file.png] [--model outputs/model] [--class COVID|NORMAL]`
+ * `npm run explain -- <image> [--method gradcam|gradcam++|hirescam|eigencam|occlusion] [--out file.png]
+ *   [--model outputs/model] [--class COVID|NORMAL]`
  *
- * Grad-CAM as in the article: the frozen backbone's conv5_block3_out map (from the feature engine),
+ * Grad-CAM as in the article (the default method; the others are in lib/explain/cams.ts): the frozen backbone's conv5_block3_out map (from the feature engine),
  * the gradient of the class score through the trained head (tfjs, lib/gradcam.ts), the JET heatmap
  * laid over the 224x224 image the model saw. Written as PNG (default
  * outputs/explain/<image name>-gradcam.png); prints the path and the class probabilities.
@@ -13,7 +14,9 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../lib/core/atomic';
 import { rgbToPng } from '../lib/view/charts';
 import { UserFacingError } from '../lib/core/errors';
+import { camMethodLabels, camMethodNames, CamMethodName, convCam, finishCam } from '../lib/explain/cams';
 import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
+import { occlusionMap } from '../lib/explain/perturbation';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { matchClass } from '../lib/core/classes';
 import { convMapShape, imageSize } from '../lib/core/contracts';
@@ -48,6 +51,12 @@ const spec: CommandSpec = {
         'where to write the overlay (default: outputs/explain/<image name>-gradcam.png; a folder: <folder>/<image name>-gradcam.png)',
     },
     {
+      name: 'method',
+      value: 'name',
+      choices: [...camMethodNames],
+      description: `how the map is made (default: gradcam, the article's); occlusion costs one backbone pass per patch position`,
+    },
+    {
       name: 'class',
       value: 'name',
       description: 'class to explain, e.g. COVID or NORMAL (default: the predicted class)',
@@ -56,8 +65,8 @@ const spec: CommandSpec = {
   ],
 };
 
-function outputPath(requested: string | undefined, image: string, outputsDir: string): string {
-  const name = `${path.basename(image, path.extname(image))}-gradcam.png`;
+function outputPath(requested: string | undefined, image: string, outputsDir: string, method: string): string {
+  const name = `${path.basename(image, path.extname(image))}-${method}.png`;
   if (requested === undefined) return path.join(outputsDir, 'explain', name);
   const resolved = path.resolve(requested);
   if (
@@ -85,7 +94,8 @@ main(spec, async (args) => {
       );
   }
   const imageFile = args.positionals[0];
-  const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir);
+  const method = (stringFlag(args, 'method') ?? 'gradcam') as CamMethodName;
+  const out = outputPath(stringFlag(args, 'out'), imageFile, config.outputsDir, method);
   const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
   const image = await loadImageRgb(imageFile, size);
@@ -93,31 +103,33 @@ main(spec, async (args) => {
   const model = await openModel(modelFolder, config, note, info);
   const { weights, engine } = await openBackbone(config, note);
   warnIfWeightsDiffer(model, weights);
-  let maps: Float32Array;
+  const input = caffePreprocess(image.rgb);
+  let convMap: tf.Tensor4D | undefined;
   try {
-    maps = await engine.convMaps(caffePreprocess(image.rgb), 1);
-  } finally {
-    await engine.dispose();
-  }
-  const convMap = tf.tensor4d(maps, [1, ...convMapShape]);
-  let probabilities: number[];
-  let heatmap: Float32Array;
-  try {
-    probabilities = tf.tidy(() => Array.from((model.head.predict(tf.mean(convMap, [1, 2])) as tf.Tensor2D).dataSync()));
+    convMap = tf.tensor4d(await engine.convMaps(input, 1), [1, ...convMapShape]);
+    const probabilities = tf.tidy(() =>
+      Array.from((model.head.predict(tf.mean(convMap!, [1, 2])) as tf.Tensor2D).dataSync()),
+    );
     const threshold = info.classNames.length === 2 ? info.threshold : undefined;
     const predicted = decide(probabilities, info, threshold);
     classIndex ??= predicted;
-    ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
+    let heatmap: Float32Array;
+    if (method === 'gradcam') ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
+    else if (method === 'occlusion') {
+      const occlusion = await occlusionMap(input, engine, model.head, classIndex, config.explain.occlusion);
+      heatmap = finishCam(occlusion.raw, size, size, size);
+    } else ({ heatmap } = convCam(method, convMap, model.head, classIndex, size));
     const png = rgbToPng(overlayHeatmap(image.rgb, heatmap, size), size, size);
     writeFileAtomicSync(out, png);
     const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
-    printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
+    printResult(`${camMethodLabels[method]} for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
     printResult(
       `probabilities: ${listed}; predicted ${info.classNames[predicted]}${threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : ''}`,
     );
   } finally {
-    convMap.dispose();
+    convMap?.dispose();
     model.head.dispose();
+    await engine.dispose();
   }
   return 0;
 });

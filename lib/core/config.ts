@@ -60,10 +60,30 @@ export interface Config {
   bootstrapResamples: number;
   thresholdRule: { method: 'youden' } | { method: 'sensitivity'; target: number };
 
+  /** Explanations and the shortcut audit (notebook 05, npm run explain): see lib/explain. */
+  explain: ExplainSettings;
+
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
   cacheDir: string;
   outputsDir: string;
+}
+
+export interface ExplainSettings {
+  /** Test images per class whose maps are scored for faithfulness (clamped to the test set, said). */
+  samplePerClass: number;
+  /** Of those, images per class that also get the occlusion map and the sanity check (169 backbone passes each). */
+  occlusionPerClass: number;
+  /** Grey square and its step, in pixels of the 224x224 input. */
+  occlusion: { patch: number; stride: number };
+  /** Fractions of pixels deleted/inserted between 0 and 1 (each costs one backbone pass per map). */
+  fractions: number[];
+  /** Where the lungs usually are: fractions of the width (x) and height (y). */
+  centralBox: { x: [number, number]; y: [number, number] };
+  /** Optional folder of lung masks, one PNG per image with the image's file name (the Kaggle release ships them). */
+  lungMaskDir?: string;
+  /** A method fails the sanity check when its maps keep a mean Spearman correlation above this with a randomised head. */
+  sanityThreshold: number;
 }
 
 export const articleDefaults: Config = {
@@ -92,12 +112,25 @@ export const articleDefaults: Config = {
   bootstrapResamples: 1000,
   thresholdRule: { method: 'youden' },
 
+  explain: {
+    samplePerClass: 50,
+    occlusionPerClass: 10,
+    occlusion: { patch: 32, stride: 16 },
+    fractions: [0.1, 0.25, 0.5, 0.75],
+    centralBox: { x: [0.1, 0.9], y: [0.08, 0.92] },
+    lungMaskDir: undefined,
+    sanityThreshold: 0.5,
+  },
+
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
   outputsDir: path.join(projectRoot, 'outputs'),
 };
 
-export type ConfigOverrides = Partial<Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates'>> & {
+export type ConfigOverrides = Partial<
+  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'explain'>
+> & {
+  explain?: Partial<ExplainSettings>;
   earlyStopping?: Partial<Config['earlyStopping']>;
   reduceLearningRate?: Partial<Config['reduceLearningRate']>;
   duplicates?: Partial<Config['duplicates']>;
@@ -121,6 +154,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
+  if (env.CXR_LUNG_MASKS) overrides.explain = { lungMaskDir: path.resolve(env.CXR_LUNG_MASKS) };
   return overrides;
 }
 
@@ -144,6 +178,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       earlyStopping: { ...config.earlyStopping, ...stripUndefined(layer.earlyStopping ?? {}) },
       reduceLearningRate: { ...config.reduceLearningRate, ...stripUndefined(layer.reduceLearningRate ?? {}) },
       duplicates: { ...config.duplicates, ...stripUndefined(layer.duplicates ?? {}) },
+      explain: { ...config.explain, ...stripUndefined(layer.explain ?? {}) },
     } as Config;
   }
   return config;
@@ -164,6 +199,9 @@ export const figureNames = [
   'confusion-matrix-argmax',
   'confusion-matrix-chosen-threshold',
   'gradcam-grid',
+  'cam-methods-grid',
+  'faithfulness-curves',
+  'cam-energy-histogram',
 ] as const;
 export type FigureName = (typeof figureNames)[number];
 
@@ -185,7 +223,9 @@ export function outputPaths(config: Pick<Config, 'outputsDir'>) {
     figure: (name: FigureName) => path.join(figures, `${name}.png`),
     notebooks: path.join(folder, 'notebooks'),
     bench: path.join(folder, 'bench'),
-    /** npm run explain: <image name>-gradcam.png */
+    /** Notebook 05: faithfulness, sanity checks and the shortcut audit of every CAM method. */
+    explanations: path.join(folder, 'explanations.json'),
+    /** npm run explain: <image name>-<method>.png */
     explain: path.join(folder, 'explain'),
     /** npm run evaluate: one folder per external data set. */
     external: path.join(folder, 'external'),

@@ -21,7 +21,7 @@ export type ConvCamMethodName = Exclude<CamMethodName, 'occlusion'>;
 export const convCamMethodNames = camMethodNames.filter((name): name is ConvCamMethodName => name !== 'occlusion');
 
 export const camMethodLabels: Record<CamMethodName, string> = {
-  gradcam: 'Grad-CAM (article)',
+  gradcam: 'Grad-CAM',
   'gradcam++': 'Grad-CAM++',
   hirescam: 'HiResCAM',
   eigencam: 'Eigen-CAM',
@@ -93,7 +93,7 @@ function eigenProjection(convMap: tf.Tensor4D): tf.Tensor {
   const centred = tf.sub(rows, tf.mean(rows, 0));
   const gram = tf.matMul(centred, centred, false, true).dataSync() as Float32Array;
   const totals = tf.sum(rows, 1).dataSync() as Float32Array;
-  let vector = new Float64Array(positions).fill(1 / Math.sqrt(positions));
+  const vector = new Float64Array(positions).fill(1 / Math.sqrt(positions));
   for (let iteration = 0; iteration < 200; iteration++) {
     const next = new Float64Array(positions);
     for (let i = 0; i < positions; i++) {
