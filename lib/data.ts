@@ -3,3 +3,4 @@ export * from './data/dataset';
 export * from './data/files';
 export * from './data/images';
 export * from './data/leakage';
+export * from './data/masks';

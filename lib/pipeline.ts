@@ -5,3 +5,6 @@ export * from './pipeline/model';
 export * from './pipeline/report';
 export * from './pipeline/split';
 export * from './pipeline/train';
+export * from './pipeline/audit';
+export * from './pipeline/explain';
+export * from './pipeline/explainRun';

@@ -6,3 +6,4 @@ export * from './view/progress';
 export * from './view/report';
 export * from './view/screeningFigures';
 export * from './view/trainingView';
+export * from './view/explanationFigures';

@@ -37,10 +37,14 @@ export class FeatureCache {
     return this.records.filePath;
   }
 
-  /** Opens (or creates) the cache for one weights fingerprint, in `cacheDir`. */
-  static open(cacheDir: string, weightsFingerprint: string): FeatureCache {
+  /**
+   * Opens (or creates) the cache for one weights fingerprint and one preprocessing, in `cacheDir`.
+   * Features of altered images (the shortcut audit's masked images) use their own preprocessing name.
+   */
+  static open(cacheDir: string, weightsFingerprint: string, preprocessing = preprocessingVersion): FeatureCache {
+    if (!/^[A-Za-z0-9.+_-]+$/.test(preprocessing)) throw new Error(`bad preprocessing name "${preprocessing}"`);
     return new FeatureCache(
-      RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}.bin`), payloadBytes),
+      RecordFile.open(path.join(cacheDir, `features-${weightsFingerprint}-${preprocessing}.bin`), payloadBytes),
     );
   }
 

@@ -154,7 +154,12 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.FEATURE_ENGINE) overrides.engine = env.FEATURE_ENGINE as EngineName;
   if (env.CXR_EPOCHS) overrides.epochs = wholeNumber(env, 'CXR_EPOCHS');
   if (env.CXR_RECIPE) overrides.recipe = env.CXR_RECIPE as Config['recipe'];
-  if (env.CXR_LUNG_MASKS) overrides.explain = { lungMaskDir: path.resolve(env.CXR_LUNG_MASKS) };
+  const explain: Partial<ExplainSettings> = {};
+  if (env.CXR_LUNG_MASKS) explain.lungMaskDir = path.resolve(env.CXR_LUNG_MASKS);
+  if (env.CXR_EXPLAIN_SAMPLE_PER_CLASS) explain.samplePerClass = wholeNumber(env, 'CXR_EXPLAIN_SAMPLE_PER_CLASS');
+  if (env.CXR_EXPLAIN_OCCLUSION_PER_CLASS)
+    explain.occlusionPerClass = wholeNumber(env, 'CXR_EXPLAIN_OCCLUSION_PER_CLASS');
+  if (Object.keys(explain).length) overrides.explain = explain;
   return overrides;
 }
 
@@ -200,7 +205,8 @@ export const figureNames = [
   'confusion-matrix-chosen-threshold',
   'gradcam-grid',
   'cam-methods-grid',
-  'faithfulness-curves',
+  'deletion-curves',
+  'insertion-curves',
   'cam-energy-histogram',
 ] as const;
 export type FigureName = (typeof figureNames)[number];
