@@ -10,7 +10,7 @@
 import { createHash } from 'crypto';
 import * as tf from '@tensorflow/tfjs';
 import { Config } from '../core/config';
-import { convMapShape, featureLength, imageSize } from '../core/contracts';
+import { convMapShape, featureLength, imageSize, silentProgress } from '../core/contracts';
 import { describeError } from '../core/errors';
 import { absolutePath, DatasetSplit, LabelledImage } from '../data/dataset';
 import { caffePreprocess, loadImageRgb } from '../data/images';
@@ -57,7 +57,7 @@ export interface CamPass {
 }
 
 /** Reads every test image's lung mask: missing ones are named and counted, other sizes resized (said once). */
-async function readLungMasks(
+export async function readLungMasks(
   folder: string,
   files: string[],
   log: Log,
@@ -210,7 +210,8 @@ export async function alteredFeatures(
 ): Promise<Float32Array> {
   const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(backbone.weights), cacheName);
   const missing = items.filter((item) => !cache.get(item.key));
-  const progress = createProgress(label, missing.length);
+  // Nothing to compute: no progress line (a second run reads everything from the cache).
+  const progress = missing.length ? createProgress(label, missing.length) : silentProgress(label, 0);
   const valuesPerImage = imageSize * imageSize * 3;
   for (let start = 0; start < missing.length; start += config.featureBatchSize) {
     const batch = missing.slice(start, start + config.featureBatchSize);
