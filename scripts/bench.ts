@@ -11,7 +11,7 @@
  *
  *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
  *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
- *                        [--no-npm-start]
+ *                        [--no-npm-start] [--no-explain]
  *
  * Last, the whole `npm start` (all five notebooks on the data folder) is timed twice: with a cold
  * feature cache (a new, empty cache folder) and then warm (the same folder, now filled). Its outputs go
@@ -38,6 +38,10 @@ import { preprocessedBatches } from '../lib/backbone/featurePipeline';
 import { OnnxFeatureEngine } from '../lib/backbone/onnxEngine';
 import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
 import { featureLength, imageValues } from '../lib/core/contracts';
+import { loadSplit } from '../lib/data/dataset';
+import { openBackbone } from '../lib/pipeline/backbone';
+import { runExplanations } from '../lib/pipeline/explainRun';
+import { openModel } from '../lib/pipeline/model';
 import { CommandSpec, integerFlag, parseArgs, stringFlag, UsageError } from './cli';
 
 interface Options {
@@ -56,6 +60,8 @@ interface Options {
   prefetch: number;
   /** Seconds to wait for an idle machine before each measurement (0: measure at once). */
   waitIdle: number;
+  /** Time notebook 05's explanation checks (faithfulness, sanity, shortcut audit) on the saved model. */
+  explain: boolean;
   /** Internal: run only the end-to-end measurement and print its result as JSON. */
   e2eChild: boolean;
 }
@@ -93,6 +99,10 @@ const spec: CommandSpec = {
     { name: 'no-tfjs', description: 'skip every tfjs row' },
     { name: 'no-e2e', description: 'skip the end-to-end extraction' },
     { name: 'no-npm-start', description: 'skip timing npm start' },
+    {
+      name: 'no-explain',
+      description: "skip timing notebook 05's explanation checks (needs outputs/model and outputs/split.json)",
+    },
     { name: 'e2e-child', description: '(internal) run only the end-to-end measurement, print JSON' },
   ],
 };
@@ -116,6 +126,7 @@ function parseArguments(argv: string[], config: Config): Options {
     tfjs: !noTfjs,
     e2e: args.flags['no-e2e'] !== true,
     npmStart: args.flags['no-npm-start'] !== true,
+    explain: args.flags['no-explain'] !== true,
     e2eLimit: whole('e2e-limit', 0, 0),
     prefetch: whole('prefetch', 2, 0),
     waitIdle: whole('wait-idle', 0, 0),
@@ -457,6 +468,57 @@ async function benchNpmStart(files: string[], options: Options): Promise<Row[]> 
   return rows;
 }
 
+/**
+ * Notebook 05's explanation checks on the saved model and split, with a cold cache for the altered
+ * images (the pooled features of the unaltered ones are copied in, as after notebook 02).
+ */
+async function benchExplanations(config: Config): Promise<Row[]> {
+  const paths = outputPaths(config);
+  if (!fs.existsSync(paths.split) || !fs.existsSync(path.join(paths.model, 'classifier.json'))) {
+    progress(`explanations: skipped (no saved model or split in ${paths.folder}; run the notebooks first)`);
+    return [];
+  }
+  await waitForIdle();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-explain-'));
+  try {
+    const cacheDir = path.join(scratch, 'cache');
+    fs.mkdirSync(cacheDir);
+    for (const name of fs
+      .readdirSync(config.cacheDir)
+      .filter((file) => /^features-[0-9a-f]+-[a-z0-9-]+\.bin$/.test(file)))
+      fs.copyFileSync(path.join(config.cacheDir, name), path.join(cacheDir, name));
+    const benchConfig = { ...config, cacheDir, outputsDir: path.join(scratch, 'outputs') };
+    fs.mkdirSync(benchConfig.outputsDir);
+    const split = loadSplit(paths.split);
+    const model = await openModel(paths.model, benchConfig, progress);
+    const backbone = await openBackbone(benchConfig, progress);
+    const stopWatching = watchOtherLoad();
+    const started = Date.now();
+    const { explanations } = await runExplanations(benchConfig, model, backbone, split, progress);
+    const seconds = (Date.now() - started) / 1000;
+    await backbone.engine.dispose();
+    model.head.dispose();
+    const steps = Object.entries(explanations.timings).map(([step, value]) => `${step} ${value.toFixed(0)} s`);
+    const sample = Object.values(explanations.sample.perClass).reduce((sum, n) => sum + n, 0);
+    return [
+      {
+        what: `explanation checks (notebook 05): ${sample} sampled, ${split.test.length} audited test images`,
+        batchSize: config.featureBatchSize,
+        threads: os.cpus().length,
+        images: split.test.length,
+        runs: 1,
+        imagesPerSecond: split.test.length / seconds,
+        samples: [split.test.length / seconds],
+        seconds,
+        note: `${seconds.toFixed(0)} s wall time (${steps.join(', ')}); ${explanations.backbonePasses} backbone passes for faithfulness`,
+        otherBusyCores: stopWatching(),
+      },
+    ];
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function formatTable(rows: Row[]): string {
   const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'other load', 'note'];
   const lines = rows.map((row) =>
@@ -507,6 +569,7 @@ async function main(): Promise<void> {
   rows.push(...(await benchOnnx(paths, input, sample.length, options)));
   if (options.e2e) rows.push(await endToEndInChild(options));
   if (options.npmStart) rows.push(...(await benchNpmStart(files, options)));
+  if (options.explain) rows.push(...(await benchExplanations(config)));
 
   const fastest = rows
     .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime'))
