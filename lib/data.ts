@@ -8,3 +8,4 @@ export * from './data/duplicates';
 export * from './data/crossSplit';
 export * from './data/patientIds';
 export * from './data/inputChecks';
+export * from './data/masks';

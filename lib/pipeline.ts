@@ -12,3 +12,6 @@ export * from './pipeline/finetuneResults';
 export * from './pipeline/study';
 export * from './pipeline/robustness';
 export * from './pipeline/studyView';
+export * from './pipeline/audit';
+export * from './pipeline/explain';
+export * from './pipeline/explainRun';

@@ -12,3 +12,4 @@ export * from './view/screeningFigures';
 export * from './view/trainingView';
 export * from './view/annotate';
 export * from './view/safeguardFigures';
+export * from './view/explanationFigures';

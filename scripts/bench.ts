@@ -11,7 +11,7 @@
  *
  *   tsx scripts/bench.ts [--batch-size 8] [--batch-sizes 1,4,8,16] [--runs 5] [--images 32]
  *                        [--prefetch 2] [--data DIR] [--no-cpu] [--no-tfjs] [--no-e2e] [--e2e-limit N]
- *                        [--no-npm-start] [--no-finetune]
+ *                        [--no-npm-start] [--no-finetune] [--no-explain]
  *
  * Fine-tuning rows (scripts/benchFinetune.ts): a conv5_block3 + head training step per tfjs backend
  * (with the seconds per epoch of 1,430 images it implies) and the convolution gradients.
@@ -32,8 +32,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomic } from '../lib/core/atomic';
-import { initBackend } from '../lib/core/backend';
-import { Config, loadConfig } from '../lib/core/config';
+import { currentBackend, initBackend } from '../lib/core/backend';
+import { Config, loadConfig, resolveFeatureBatchSize } from '../lib/core/config';
 import { outputPaths } from '../lib/core/paths';
 import { absolutePath, scanDataset } from '../lib/data/dataset';
 import { TfjsFeatureEngine } from '../lib/backbone/engine';
@@ -44,6 +44,10 @@ import type { Int8BuildOptions } from '../lib/backbone/onnxInt8';
 import { int8BuildOptions } from '../lib/pipeline/backbone';
 import { ensureWeights, WeightsPaths } from '../lib/backbone/weights';
 import { featureLength, imageValues } from '../lib/core/contracts';
+import { loadSplit } from '../lib/data/dataset';
+import { openBackbone } from '../lib/pipeline/backbone';
+import { runExplanations } from '../lib/pipeline/explainRun';
+import { openModel } from '../lib/pipeline/model';
 import { CommandSpec, integerFlag, parseArgs, stringFlag, UsageError } from './cli';
 import { benchFinetune } from './benchFinetune';
 
@@ -65,6 +69,8 @@ interface Options {
   prefetch: number;
   /** Seconds to wait for an idle machine before each measurement (0: measure at once). */
   waitIdle: number;
+  /** Time notebook 05's explanation checks (faithfulness, sanity, shortcut audit) on the saved model. */
+  explain: boolean;
   /** Internal: run only the end-to-end measurement and print its result as JSON. */
   e2eChild: boolean;
   /** Also measure the int8 backbone (onnxruntime-int8), back to back with float32. */
@@ -108,6 +114,10 @@ const spec: CommandSpec = {
     { name: 'no-npm-start', description: 'skip timing npm start' },
     { name: 'no-int8', description: 'skip the int8 backbone rows' },
     { name: 'no-finetune', description: 'skip the fine-tuning rows (training step, convolution gradients)' },
+    {
+      name: 'no-explain',
+      description: "skip timing notebook 05's explanation checks (needs outputs/model and outputs/split.json)",
+    },
     { name: 'e2e-child', description: '(internal) run only the end-to-end measurement, print JSON' },
     { name: 'precision', value: 'p', choices: ['float32', 'int8'], description: '(internal) end-to-end precision' },
   ],
@@ -133,6 +143,7 @@ function parseArguments(argv: string[], config: Config): Options {
     e2e: args.flags['no-e2e'] !== true,
     npmStart: args.flags['no-npm-start'] !== true,
     finetune: !noTfjs && args.flags['no-finetune'] !== true,
+    explain: args.flags['no-explain'] !== true,
     e2eLimit: whole('e2e-limit', 0, 0),
     prefetch: whole('prefetch', 2, 0),
     waitIdle: whole('wait-idle', 0, 0),
@@ -493,6 +504,57 @@ async function benchNpmStart(files: string[], options: Options): Promise<Row[]> 
   return rows;
 }
 
+/**
+ * Notebook 05's explanation checks on the saved model and split, with a cold cache for the altered
+ * images (the pooled features of the unaltered ones are copied in, as after notebook 02).
+ */
+async function benchExplanations(config: Config): Promise<Row[]> {
+  const paths = outputPaths(config);
+  if (!fs.existsSync(paths.split) || !fs.existsSync(path.join(paths.model, 'classifier.json'))) {
+    progress(`explanations: skipped (no saved model or split in ${paths.folder}; run the notebooks first)`);
+    return [];
+  }
+  await waitForIdle();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-explain-'));
+  try {
+    const cacheDir = path.join(scratch, 'cache');
+    fs.mkdirSync(cacheDir);
+    for (const name of fs
+      .readdirSync(config.cacheDir)
+      .filter((file) => /^features-[0-9a-f]+-[a-z0-9-]+\.bin$/.test(file)))
+      fs.copyFileSync(path.join(config.cacheDir, name), path.join(cacheDir, name));
+    const benchConfig = { ...config, cacheDir, outputsDir: path.join(scratch, 'outputs') };
+    fs.mkdirSync(benchConfig.outputsDir);
+    const split = loadSplit(paths.split);
+    const model = await openModel(paths.model, benchConfig, progress);
+    const backbone = await openBackbone(benchConfig, progress);
+    const stopWatching = watchOtherLoad();
+    const started = Date.now();
+    const { explanations } = await runExplanations(benchConfig, model, backbone, split, progress);
+    const seconds = (Date.now() - started) / 1000;
+    await backbone.engine.dispose();
+    model.head.dispose();
+    const steps = Object.entries(explanations.timings).map(([step, value]) => `${step} ${value.toFixed(0)} s`);
+    const sample = Object.values(explanations.sample.perClass).reduce((sum, n) => sum + n, 0);
+    return [
+      {
+        what: `explanation checks (notebook 05): ${sample} sampled, ${split.test.length} audited test images`,
+        batchSize: resolveFeatureBatchSize(config.featureBatchSize, currentBackend()),
+        threads: os.cpus().length,
+        images: split.test.length,
+        runs: 1,
+        imagesPerSecond: split.test.length / seconds,
+        samples: [split.test.length / seconds],
+        seconds,
+        note: `${seconds.toFixed(0)} s wall time (${steps.join(', ')}); ${explanations.backbonePasses} backbone passes for faithfulness`,
+        otherBusyCores: stopWatching(),
+      },
+    ];
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function formatTable(rows: Row[]): string {
   const header = ['what', 'batch', 'threads', 'images', 'runs', 'images/s', 'peak RSS', 'other load', 'note'];
   const lines = rows.map((row) =>
@@ -555,6 +617,7 @@ async function main(): Promise<void> {
   if (options.e2e) rows.push((endToEndRows.float32 = await endToEndInChild(options, 'float32')));
   if (options.e2e && options.int8) rows.push((endToEndRows.int8 = await endToEndInChild(options, 'int8')));
   if (options.npmStart) rows.push(...(await benchNpmStart(files, options)));
+  if (options.explain) rows.push(...(await benchExplanations(config)));
 
   const fastest = rows
     .filter((row) => row.threads === os.cpus().length && row.what.startsWith('onnxruntime cpu'))

@@ -1,7 +1,9 @@
 /**
- * `npm run explain -- <image> [--out file.png] [--model outputs/model] [--class COVID|NORMAL]`
+ * `npm run explain -- <image> [--method gradcam|gradcam++|hirescam|eigencam|occlusion] [--out file.png]
+ *   [--model outputs/model] [--class COVID|NORMAL]`
  *
- * Grad-CAM as in the article: the frozen backbone's conv5_block3_out map (from the feature engine),
+ * Grad-CAM as in the article (the default method; the others are in lib/explain/cams.ts): the frozen
+ * backbone's conv5_block3_out map (from the feature engine),
  * the gradient of the class score through the trained head (tfjs, lib/gradcam.ts), the JET heatmap
  * laid over the 224x224 image the model saw. Written as PNG (default
  * outputs/explain/<image name>-gradcam.png); prints the path and the class probabilities.
@@ -15,7 +17,9 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomicSync } from '../lib/core/atomic';
 import { annotatedPng, PictureNote } from '../lib/view/annotate';
 import { UserFacingError } from '../lib/core/errors';
+import { camMethodLabels, camMethodNames, CamMethodName, convCam, finishCam } from '../lib/explain/cams';
 import { gradCam, overlayHeatmap } from '../lib/explain/gradcam';
+import { occlusionMap } from '../lib/explain/perturbation';
 import { caffePreprocess, loadImageRgb } from '../lib/data/images';
 import { checkInputImage } from '../lib/data/inputChecks';
 import { matchClass } from '../lib/core/classes';
@@ -55,6 +59,12 @@ const spec: CommandSpec = {
         'name>-gradcam.png)',
     },
     {
+      name: 'method',
+      value: 'name',
+      choices: [...camMethodNames],
+      description: `how the map is made (default: gradcam, the article's); occlusion costs one backbone pass per patch position`,
+    },
+    {
       name: 'class',
       value: 'name',
       description: 'class to explain, e.g. COVID or NORMAL (default: the predicted class)',
@@ -63,8 +73,8 @@ const spec: CommandSpec = {
   ],
 };
 
-function outputPath(requested: string | undefined, image: string, explainDir: string): string {
-  const name = `${path.basename(image, path.extname(image))}-gradcam.png`;
+function outputPath(requested: string | undefined, image: string, explainDir: string, method: string): string {
+  const name = `${path.basename(image, path.extname(image))}-${method}.png`;
   if (requested === undefined) return path.join(explainDir, name);
   const resolved = path.resolve(requested);
   if (
@@ -93,7 +103,8 @@ main(spec, async (args) => {
       );
   }
   const imageFile = args.positionals[0];
-  const out = outputPath(stringFlag(args, 'out'), imageFile, outputPaths(config).explain);
+  const method = (stringFlag(args, 'method') ?? 'gradcam') as CamMethodName;
+  const out = outputPath(stringFlag(args, 'out'), imageFile, outputPaths(config).explain, method);
   const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
   const image = await loadImageRgb(imageFile, size);
@@ -102,43 +113,45 @@ main(spec, async (args) => {
   const model = await openModel(modelFolder, config, note, info);
   const { weights, engine } = await openBackbone(config, note, modelFolder);
   warnIfWeightsDiffer(model, weights);
-  let maps: Float32Array;
+  const input = caffePreprocess(image.rgb);
+  let convMap: tf.Tensor4D | undefined;
   try {
-    maps = await engine.convMaps(caffePreprocess(image.rgb), 1);
-  } finally {
-    await engine.dispose();
-  }
-  const convMap = tf.tensor4d(maps, [1, ...convMapShape]);
-  let probabilities: number[];
-  let heatmap: Float32Array;
-  try {
-    const pooled = tf.tidy(() => tf.mean(convMap, [1, 2]).dataSync() as Float32Array);
+    convMap = tf.tensor4d(await engine.convMaps(input, 1), [1, ...convMapShape]);
+    const pooled = tf.tidy(() => tf.mean(convMap!, [1, 2]).dataSync() as Float32Array);
     const screened = screenFeatures(model, pooled);
-    probabilities = screened.probabilities[0];
+    const probabilities = screened.probabilities[0];
     const verdict = screened.guard?.[0];
     const threshold = info.classNames.length === 2 ? info.threshold : undefined;
     const predicted = decide(probabilities, info, threshold);
     classIndex ??= predicted;
-    ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
+    let heatmap: Float32Array;
+    if (method === 'gradcam') ({ heatmap } = gradCam(convMap, model.head, classIndex, size));
+    else if (method === 'occlusion') {
+      const occlusion = await occlusionMap(input, engine, model.head, classIndex, config.explain.occlusion);
+      heatmap = finishCam(occlusion.raw, size, size, size);
+    } else ({ heatmap } = convCam(method, convMap, model.head, classIndex, size));
     const listed = info.classNames.map((name, index) => `${name} ${probabilities[index].toFixed(4)}`).join(', ');
     const guardLine = verdict
-      ? `out of distribution: ${verdict.outOfDistribution ? 'YES' : 'no'} (score ${verdict.score.toPrecision(4)}, threshold ${model.guard!.threshold.toPrecision(4)})`
+      ? `out of distribution: ${verdict.outOfDistribution ? 'YES' : 'no'} ` +
+        `(score ${verdict.score.toPrecision(4)}, threshold ${model.guard!.threshold.toPrecision(4)})`
       : model.guardStatus;
+    const label = camMethodLabels[method];
     const notes: PictureNote[] = [
-      { text: `${listed}; predicted ${info.classNames[predicted]}; Grad-CAM for ${info.classNames[classIndex]}` },
+      { text: `${listed}; predicted ${info.classNames[predicted]}; ${label} for ${info.classNames[classIndex]}` },
       { text: guardLine, warning: verdict?.outOfDistribution !== false },
       ...warnings.map((warning) => ({ text: `warning: ${warning}`, warning: true })),
     ];
     const png = annotatedPng(overlayHeatmap(image.rgb, heatmap, size), size, size, notes);
     writeFileAtomicSync(out, png);
-    printResult(`Grad-CAM for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
+    printResult(`${label} for ${info.classNames[classIndex]} written to ${displayPath(out)}`);
     const cutOff = threshold !== undefined ? ` (threshold ${threshold} on ${info.classNames[info.positiveClass]})` : '';
     printResult(`probabilities: ${listed}; predicted ${info.classNames[predicted]}${cutOff}`);
     printResult(guardLine);
     for (const warning of warnings) printResult(`warning: ${warning}`);
   } finally {
-    convMap.dispose();
+    convMap?.dispose();
     model.head.dispose();
+    await engine.dispose();
   }
   return 0;
 });

@@ -386,6 +386,28 @@ describe('command-line tools on real X-rays (child processes)', function () {
       assert.equal((await sharp(out).metadata()).width, 224);
     });
 
+    it('draws every CAM method with --method, and an unknown method is a usage error listing them', async () => {
+      for (const [method, label] of [
+        ['gradcam++', 'Grad-CAM\\+\\+'],
+        ['hirescam', 'HiResCAM'],
+        ['eigencam', 'Eigen-CAM'],
+        ['occlusion', 'Occlusion'],
+      ]) {
+        const out = path.join(work, 'methods', `covid-${method}.png`);
+        const result = await runCli('explain', [covidImage, '--method', method, '--out', out, '--model', modelFolder]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, new RegExp(`^${label} for COVID written to `, 'm'));
+        assert.equal((await sharp(out).metadata()).width, 224);
+      }
+      const unknown = await runCli('explain', [covidImage, '--method', 'scorecam', '--model', modelFolder]);
+      assert.equal(unknown.code, 1);
+      assert.match(
+        unknown.stderr,
+        /--method must be one of gradcam, gradcam\+\+, hirescam, eigencam, occlusion, not "scorecam"/,
+      );
+      assertNoStackTrace(unknown);
+    });
+
     it('names an unreadable image and an unknown class in one line', async () => {
       const unreadable = await runCli('explain', [mixed.bad.text, '--model', modelFolder]);
       assert.equal(unreadable.code, 1);

@@ -50,10 +50,20 @@ export class FeatureCache {
     return this.records.filePath;
   }
 
-  /** Opens (or creates) the cache for one weights fingerprint and precision, in `cacheDir`. */
-  static open(cacheDir: string, weightsFingerprint: string, precision: FeaturePrecision = 'float32'): FeatureCache {
+  /**
+   * Opens (or creates) the cache for one weights fingerprint, precision and preprocessing, in
+   * `cacheDir`. Features of altered images (the shortcut audit's masked images) use their own
+   * preprocessing name; int8 features their own file.
+   */
+  static open(
+    cacheDir: string,
+    weightsFingerprint: string,
+    precision: FeaturePrecision = 'float32',
+    preprocessing = preprocessingVersion,
+  ): FeatureCache {
+    if (!/^[A-Za-z0-9.+_-]+$/.test(preprocessing)) throw new Error(`bad preprocessing name "${preprocessing}"`);
     const suffix = precision === 'int8' ? '-int8' : '';
-    const file = path.join(cacheDir, `features-${weightsFingerprint}-${preprocessingVersion}${suffix}.bin`);
+    const file = path.join(cacheDir, `features-${weightsFingerprint}-${preprocessing}${suffix}.bin`);
     return new FeatureCache(RecordFile.open(file, payloadBytes), precision);
   }
 

@@ -119,10 +119,33 @@ export interface Config {
     reducePatience: number;
   };
 
+  /** Explanations and the shortcut audit (notebook 05, npm run explain): see lib/explain. */
+  explain: ExplainSettings;
+
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
   cacheDir: string;
   outputsDir: string;
+}
+
+export interface ExplainSettings {
+  /** Test images per class whose maps are scored for faithfulness (clamped to the test set, said). */
+  samplePerClass: number;
+  /** Of those, images per class that also get the occlusion map and the sanity check (169 backbone passes each). */
+  occlusionPerClass: number;
+  /** Grey square and its step, in pixels of the 224x224 input. */
+  occlusion: { patch: number; stride: number };
+  /** Fractions of pixels deleted/inserted between 0 and 1 (each costs one backbone pass per map). */
+  fractions: number[];
+  /** Where the lungs usually are: fractions of the width (x) and height (y). */
+  centralBox: { x: [number, number]; y: [number, number] };
+  /** Optional folder of lung masks, one PNG per image with the image's file name (the Kaggle release ships them). */
+  lungMaskDir?: string;
+  /**
+   * A method fails the sanity check when its maps keep a mean Spearman correlation above this with
+   * a randomised head.
+   */
+  sanityThreshold: number;
 }
 
 export const articleDefaults: Config = {
@@ -172,15 +195,26 @@ export const articleDefaults: Config = {
     reducePatience: 0,
   },
 
+  explain: {
+    samplePerClass: 50,
+    occlusionPerClass: 10,
+    occlusion: { patch: 32, stride: 16 },
+    fractions: [0.1, 0.25, 0.5, 0.75],
+    centralBox: { x: [0.1, 0.9], y: [0.08, 0.92] },
+    lungMaskDir: undefined,
+    sanityThreshold: 0.5,
+  },
+
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
   outputsDir: path.join(projectRoot, 'outputs'),
 };
 
 export type ConfigOverrides = Partial<
-  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'finetune'>
+  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'finetune' | 'explain'>
 > & {
   finetune?: Partial<Config['finetune']>;
+  explain?: Partial<ExplainSettings>;
   earlyStopping?: Partial<Config['earlyStopping']>;
   reduceLearningRate?: Partial<Config['reduceLearningRate']>;
   duplicates?: Partial<Config['duplicates']>;
@@ -209,6 +243,12 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_FINETUNE_EPOCHS)
     overrides.finetune = { ...overrides.finetune, epochs: wholeNumber(env, 'CXR_FINETUNE_EPOCHS') };
   if (env.CXR_ENSEMBLE_SIZE) overrides.ensembleSize = wholeNumber(env, 'CXR_ENSEMBLE_SIZE');
+  const explain: Partial<ExplainSettings> = {};
+  if (env.CXR_LUNG_MASKS) explain.lungMaskDir = path.resolve(env.CXR_LUNG_MASKS);
+  if (env.CXR_EXPLAIN_SAMPLE_PER_CLASS) explain.samplePerClass = wholeNumber(env, 'CXR_EXPLAIN_SAMPLE_PER_CLASS');
+  if (env.CXR_EXPLAIN_OCCLUSION_PER_CLASS)
+    explain.occlusionPerClass = wholeNumber(env, 'CXR_EXPLAIN_OCCLUSION_PER_CLASS');
+  if (Object.keys(explain).length) overrides.explain = explain;
   return overrides;
 }
 
@@ -272,6 +312,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       reduceLearningRate: { ...config.reduceLearningRate, ...stripUndefined(layer.reduceLearningRate ?? {}) },
       duplicates: { ...config.duplicates, ...stripUndefined(layer.duplicates ?? {}) },
       finetune: { ...config.finetune, ...stripUndefined(layer.finetune ?? {}) },
+      explain: { ...config.explain, ...stripUndefined(layer.explain ?? {}) },
     } as Config;
   }
   checkTrainingSettings(config);

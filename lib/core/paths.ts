@@ -14,6 +14,10 @@ export const figureNames = [
   'confusion-matrix-argmax',
   'confusion-matrix-chosen-threshold',
   'gradcam-grid',
+  'cam-methods-grid',
+  'deletion-curves',
+  'insertion-curves',
+  'cam-energy-histogram',
   'finetune-loss',
   'finetune-accuracy',
   'finetune-gradcam-grid',
@@ -52,9 +56,11 @@ export function outputPaths(config: { outputsDir: string }) {
     figure: (name: FigureName) => path.join(figures, `${name}.png`),
     notebooks: path.join(folder, 'notebooks'),
     bench: path.join(folder, 'bench'),
+    /** Notebook 05: faithfulness, sanity checks and the shortcut audit of every CAM method. */
+    explanations: path.join(folder, 'explanations.json'),
     /** npm run int8-gates: the int8 backbone against float32. */
     int8Gates: path.join(folder, 'int8', 'gates.json'),
-    /** npm run explain: <image name>-gradcam.png */
+    /** npm run explain: <image name>-<method>.png */
     explain: path.join(folder, 'explain'),
     /** npm run evaluate: one folder per external data set. */
     external: path.join(folder, 'external'),

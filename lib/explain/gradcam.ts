@@ -35,7 +35,7 @@ export interface GradCamResult {
   probabilities: number[];
 }
 
-function checkConvMap(convMap: tf.Tensor4D): void {
+export function checkConvMap(convMap: tf.Tensor4D): void {
   if (!(convMap instanceof tf.Tensor) || convMap.rank !== 4) {
     throw new UserFacingError('Grad-CAM needs the conv map as a rank-4 tensor [1, height, width, channels]');
   }
@@ -53,7 +53,7 @@ function checkClassIndex(classIndex: number, classCount: number): void {
   }
 }
 
-function headOutput(head: tf.LayersModel, pooled: tf.Tensor): tf.Tensor2D {
+export function headOutput(head: tf.LayersModel, pooled: tf.Tensor): tf.Tensor2D {
   const output = head.apply(pooled, { training: false });
   if (Array.isArray(output) || !(output instanceof tf.Tensor) || output.rank !== 2) {
     throw new UserFacingError('the Grad-CAM head must be a model with one output of shape [batch, classes]');

@@ -7,6 +7,10 @@ import { Config } from '../core/config';
 import { FigureName, outputPaths } from '../core/paths';
 import { readRunMetrics, RunMetrics } from '../evaluate/runMetrics';
 import { formatWithInterval, ReportFigure, writeReport } from '../view/report';
+import { escapeHtml } from '../view/html';
+import { auditTable, energyTable, faithfulnessTable, sanityTable } from '../view/explanationFigures';
+import type { Explanations } from './explain';
+import { methodLabels } from './explainRun';
 
 /** Figures of the run's report, in order, with their titles. */
 const runFigures: [FigureName, string][] = [
@@ -20,6 +24,10 @@ const runFigures: [FigureName, string][] = [
   ['confusion-matrix-argmax', 'Confusion matrix (argmax)'],
   ['confusion-matrix-chosen-threshold', 'Confusion matrix (threshold chosen on validation)'],
   ['gradcam-grid', 'Grad-CAM on conv5_block3_out: correctly classified NORMAL (top) and COVID-19 (bottom) test images'],
+  ['cam-methods-grid', 'The same test images explained by each CAM method'],
+  ['deletion-curves', 'Faithfulness: deletion curves (mean over the sample)'],
+  ['insertion-curves', 'Faithfulness: insertion curves (mean over the sample)'],
+  ['cam-energy-histogram', 'Shortcut audit: share of CAM energy inside the central region, every test image'],
   ['samples', 'Sample training images'],
 ];
 
@@ -60,6 +68,7 @@ export async function writeEvaluationReport(
   title: string,
   metrics: RunMetrics,
   figures: ReportFigure[],
+  sections: { title: string; html: string }[] = [],
 ): Promise<string> {
   const counts = metrics.counts.split
     ? { ...metrics.counts.split, skipped: metrics.counts.skipped }
@@ -77,6 +86,7 @@ export async function writeEvaluationReport(
     timings: metrics.timings,
     metrics: metrics.metrics,
     figures,
+    sections,
     notes: [
       `model.evaluate on the ${metrics.counts.evaluated} evaluated images: loss ${loss}, accuracy ` +
         `${accuracy}${article}`,
@@ -97,5 +107,48 @@ export async function writeRunReport(config: Config): Promise<string> {
     .filter(([name]) => fs.existsSync(paths.figure(name)))
     .map(([name, title]) => ({ title, png: fs.readFileSync(paths.figure(name)) }));
   const title = 'COVID-19 vs NORMAL chest X-rays: ResNet50 transfer learning';
-  return writeEvaluationReport(paths.report, title, metrics, figures);
+  const sections = fs.existsSync(paths.explanations)
+    ? explanationSections(JSON.parse(fs.readFileSync(paths.explanations, 'utf8')) as Explanations)
+    : [];
+  return writeEvaluationReport(paths.report, title, metrics, figures, sections);
+}
+
+/** The tables of outputs/explanations.json, for the run's report. */
+function explanationSections(explanations: Explanations): { title: string; html: string }[] {
+  const classNames = Object.keys(explanations.sample.perClass);
+  const sample = Object.entries(explanations.sample.perClass)
+    .map(([name, n]) => `${n} ${name}`)
+    .join(', ');
+  const failing = Object.entries(explanations.sanity.passed)
+    .filter(([, passed]) => !passed)
+    .map(([name]) => methodLabels[name]);
+  const paragraph = (text: string) => `<p class="note">${escapeHtml(text)}</p>`;
+  const regions = explanations.audit.regions;
+  return [
+    {
+      title: 'Explanations: faithfulness',
+      html:
+        faithfulnessTable(explanations.faithfulness, methodLabels) +
+        paragraph(
+          `Deletion/insertion areas over a fixed sample of test images (${sample}; occlusion on ${explanations.sample.occlusionImages}), 95% bootstrap intervals. Most faithful on this model: ${methodLabels[explanations.mostFaithful]}.`,
+        ),
+    },
+    {
+      title: 'Explanations: sanity check (Adebayo et al. 2018)',
+      html:
+        sanityTable(explanations.sanity.methods, explanations.sanity.passed, explanations.sanity.stages, methodLabels) +
+        paragraph(
+          `Mean Spearman / SSIM between the trained head's maps and the maps after randomising the head (cascading, last layer first) or after training it on shuffled labels, ${explanations.sanity.images} images. ${failing.length ? `Fails (maps barely change, so they do not explain this model): ${failing.join(', ')}.` : 'Every method passes.'}`,
+        ),
+    },
+    {
+      title: 'Shortcut audit (whole test set)',
+      html:
+        auditTable(explanations.audit.whole, regions) +
+        energyTable(explanations.audit.energyInsideBox, classNames, methodLabels) +
+        paragraph(
+          `Share of each map's energy inside the central box (${regions[0] ? `${(regions[0].area * 100).toFixed(0)}% of the image` : ''}); a map that ignores the image would put that share inside.`,
+        ),
+    },
+  ];
 }

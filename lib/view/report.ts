@@ -30,6 +30,11 @@ export interface ScreeningReport {
   timings: Record<string, number>;
   metrics: ScreeningEvaluation;
   figures: ReportFigure[];
+  /**
+   * Extra sections after the figures, e.g. the explanation checks; `html` is trusted markup (built
+   * with htmlTable, which escapes).
+   */
+  sections?: { title: string; html: string }[];
   notes?: string[];
 }
 
@@ -335,6 +340,7 @@ ${metricsTable(metrics)}
 <div class="two">${evaluations.map((evaluation) => confusionTable(metrics, evaluation)).join('\n')}</div>
 
 ${figuresSection(report.figures)}
+${(report.sections ?? []).map((section) => `<h2>${escapeHtml(section.title)}</h2>\n${section.html}`).join('\n')}
 
 <h2>Data and run</h2>
 <div class="two">
