@@ -10,7 +10,7 @@ import * as path from 'path';
 import type * as OnnxRuntime from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { writeFileAtomic, writeJsonAtomic } from '../core/atomic';
-import { imageValues, type ProgressFactory, silentProgress } from '../core/contracts';
+import { imageSize, imageValues, type ProgressFactory, silentProgress } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
 import { createRandom, shuffled } from '../core/random';
 import { preprocessedBatches } from './featurePipeline';
@@ -126,8 +126,8 @@ export async function calibrate(
       if (batch.count === 0) continue;
       const input = new ort.Tensor('float32', batch.input.subarray(0, batch.count * imageValues), [
         batch.count,
-        224,
-        224,
+        imageSize,
+        imageSize,
         3,
       ]);
       const results = await session.run({ [onnxInputName]: input }, tensors);

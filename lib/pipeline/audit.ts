@@ -16,7 +16,7 @@ import { describeError } from '../core/errors';
 import { absolutePath, DatasetSplit, LabelledImage } from '../data/dataset';
 import { caffePreprocess, loadImageRgb } from '../data/images';
 import { checkMaskFolder, loadLungMask, maskFileFor } from '../data/masks';
-import { contentHash, FeatureCache, preprocessingVersion } from '../backbone/featureCache';
+import { contentHash, FeatureCache, precisionOf, preprocessingVersion } from '../backbone/featureCache';
 import { preprocessedBatches } from '../backbone/featurePipeline';
 import { weightsFingerprint } from '../backbone/weights';
 import { camsFromConvMap, ConvCamMethodName, convCamMethodNames } from '../explain/cams';
@@ -214,7 +214,7 @@ async function alteredFeatures(
   label: string,
 ): Promise<Float32Array> {
   const fingerprint = weightsFingerprint(backbone.weights);
-  const cache = FeatureCache.open(config.cacheDir, fingerprint, backbone.cache.precision, cacheName);
+  const cache = FeatureCache.open(config.cacheDir, fingerprint, precisionOf(backbone.engine.name), cacheName);
   const missing = items.filter((item) => !cache.get(item.key));
   // Nothing to compute: no progress line (a second run reads everything from the cache).
   const progress = missing.length ? createProgress(label, missing.length) : silentProgress(label, 0);
