@@ -11,7 +11,7 @@ import { ModelFileError } from '../lib/core/errors';
 import { createRandom } from '../lib/core/random';
 import { checkInputImage } from '../lib/data/inputChecks';
 import { crossEntropyAt, fitTemperature, headLogits, softmaxWithTemperature } from '../lib/head/calibration';
-import { buildHead } from '../lib/head/head';
+import { buildHead, combineHeads } from '../lib/head/head';
 import { loadGuard, readModelInfo, saveGuard, saveHead, SavedModelInfo, updateModelInfo } from '../lib/head/modelStore';
 import { fitGuard, guardScores, percentileOf } from '../lib/head/ood';
 import { predictHead } from '../lib/head/predict';
@@ -94,6 +94,23 @@ describe('temperature scaling', () => {
       row.forEach((value, column) => assert.ok(Math.abs(value - fromLogits[index][column]) < 1e-5)),
     );
     head.dispose();
+  });
+
+  it("an ensemble's log-probabilities stand in for logits: its softmax at T = 1, no leak", () => {
+    const heads = [3, 4].map((seed) =>
+      buildHead({ hiddenUnits: [8], classCount: 2, seed, namePrefix: `head${seed}_` }),
+    );
+    const ensemble = combineHeads(heads);
+    const features = clusteredFeatures(5, 8);
+    const before = tf.memory().numTensors;
+    const fromLogits = softmaxWithTemperature(headLogits(ensemble, features));
+    assert.equal(tf.memory().numTensors, before);
+    predictHead(ensemble, features).forEach((row, index) =>
+      row.forEach((value, column) => assert.ok(Math.abs(value - fromLogits[index][column]) < 1e-5)),
+    );
+    const softened = softmaxWithTemperature(headLogits(ensemble, features), 2);
+    softened.forEach((row, index) => assert.ok(Math.abs(row[0] - 0.5) <= Math.abs(fromLogits[index][0] - 0.5) + 1e-9));
+    ensemble.dispose();
   });
 });
 

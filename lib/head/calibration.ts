@@ -9,13 +9,22 @@ import { UserFacingError } from '../core/errors';
 
 /**
  * The head's logits: the last Dense layer's pre-activation, computed from the layer before it with
- * the layer's own kernel and bias (the softmax is left out).
+ * the layer's own kernel and bias (the softmax is left out). An ensemble ends in the mean of its
+ * heads' probabilities, which has no logits of its own: there the log-probabilities stand in
+ * (softmax(log p / T) = p^(1/T) renormalised, the same scaling as on logits up to a per-row
+ * constant that the softmax ignores).
  */
 export function headLogits(head: tf.LayersModel, features: Float32Array): number[][] {
   const count = features.length / featureLength;
   if (count === 0) return [];
   const last = head.layers[head.layers.length - 1];
   const [kernel, bias] = last.getWeights();
+  if (!kernel) {
+    const probabilities = tf.tidy(
+      () => (head.predict(tf.tensor2d(features, [count, featureLength])) as tf.Tensor2D).arraySync() as number[][],
+    );
+    return probabilities.map((row) => row.map((p) => Math.log(Math.max(p, 1e-30))));
+  }
   return tf.tidy(() => {
     const penultimate = tf.model({ inputs: head.inputs, outputs: last.input as tf.SymbolicTensor });
     const hidden = penultimate.predict(tf.tensor2d(features, [count, featureLength])) as tf.Tensor2D;
