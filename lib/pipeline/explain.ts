@@ -37,8 +37,7 @@ import {
   ssim,
   withHeadWeights,
 } from '../explain/sanity';
-import { buildHead } from '../head/head';
-import { trainHead } from '../head/train';
+import { trainHeads } from '../head/ensemble';
 import { GridRow, imageGrid } from '../view/imageGrid';
 import { createProgress } from '../view/progress';
 import type { CamPass, KeptImage, RegionAudit } from './audit';
@@ -201,17 +200,22 @@ export interface SanityResult {
   seconds: number;
 }
 
-/** A head of the model's shape trained on the training features with shuffled labels. */
+/**
+ * A model of the saved model's shape (one head, or an ensemble of the same size) trained on the
+ * training features with shuffled labels; its weights line up with the saved model's.
+ */
 async function shuffledLabelHead(config: Config, model: OpenedModel, backbone: Backbone): Promise<tf.Tensor[]> {
   const sets = (await splitFeatures(config, backbone)).sets;
-  const settings = { ...config, ...(model.info.settings as Partial<Config>) };
-  const head = buildHead({
-    hiddenUnits: settings.headHiddenUnits,
-    classCount: model.info.classNames.length,
-    seed: config.seed + 101,
-  });
+  const settings = { ...config, ...(model.info.settings as Partial<Config>), seed: config.seed + 101 };
   const labels = shuffled(sets.train.labels, createRandom(config.seed + 202));
-  await trainHead(head, { features: sets.train.features, labels }, sets.validation, settings);
+  const train = { features: sets.train.features, labels };
+  const { head } = await trainHeads(
+    settings,
+    { train, validation: sets.validation },
+    {
+      classCount: model.info.classNames.length,
+    },
+  );
   const weights = head.getWeights().map((tensor) => tensor.clone());
   head.dispose();
   return weights;
