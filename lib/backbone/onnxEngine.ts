@@ -51,6 +51,34 @@ export interface OnnxEngineOptions {
 
 const convMapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
 
+/**
+ * An ONNX Runtime session on the CPU for one graph run one request at a time (no inter-op
+ * parallelism to gain); a runtime that cannot open it is an OnnxRuntimeUnavailableError.
+ */
+export async function cpuSession(
+  ort: typeof OnnxRuntime,
+  model: string | Uint8Array,
+  threads: number,
+  what: string,
+): Promise<OnnxRuntime.InferenceSession> {
+  const options: OnnxRuntime.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+  try {
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model, options);
+  } catch (error) {
+    throw new OnnxRuntimeUnavailableError(
+      `${what} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`,
+    );
+  }
+}
+
 export class OnnxFeatureEngine implements FeatureEngine {
   readonly name: 'onnxruntime' | 'onnxruntime-int8';
   readonly description: string;
@@ -77,21 +105,7 @@ export class OnnxFeatureEngine implements FeatureEngine {
       precision === 'int8'
         ? await ensureInt8BackboneOnnx(paths, { ...options.int8, ort: ort }, options.log)
         : await ensureBackboneOnnx(paths, options.log);
-    let session: OnnxRuntime.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(onnxFile, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-        // One graph, one request at a time: no inter-op parallelism to gain.
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
-    } catch (error) {
-      throw new OnnxRuntimeUnavailableError(
-        `session on ${onnxFile} failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`,
-      );
-    }
+    const session = await cpuSession(ort, onnxFile, threads, `session on ${onnxFile}`);
     return new OnnxFeatureEngine(ort, session, threads, precision);
   }
 

@@ -14,7 +14,7 @@ import { ModelFileError } from '../core/errors';
 import { kerasResnetToOnnx } from '../backbone/kerasToOnnx';
 import { KerasModelJson } from '../backbone/kerasWeights';
 import { onnxInputName } from '../backbone/onnxGraph';
-import { loadOnnxRuntime, OnnxRuntimeUnavailableError } from '../backbone/onnxEngine';
+import { cpuSession, loadOnnxRuntime } from '../backbone/onnxEngine';
 import type { WeightsPaths } from '../backbone/weights';
 import { blockLayout, FinetuneBlock } from './block';
 
@@ -93,20 +93,7 @@ export class TrunkEngine implements Trunk {
         paths.modelJson,
       );
     }
-    let session: OnnxRuntime.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(bytes, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
-    } catch (error) {
-      throw new OnnxRuntimeUnavailableError(
-        `trunk session failed: ${((error as Error).message ?? String(error)).split('\n')[0]}`,
-      );
-    }
+    const session = await cpuSession(ort, bytes, threads, 'trunk session');
     const [h, w, c] = layout.inputShape;
     return new TrunkEngine(ort, session, layout.input, h * w * c, threads);
   }
