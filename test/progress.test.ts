@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import type { EpochLog } from '../lib/head/train';
 import { createProgress, describeProgress } from '../lib/view/progress';
-import { liveTrainingView } from '../lib/view/trainingView';
+import { formatLearningRate, liveTrainingView } from '../lib/view/trainingView';
 
 const full = '█';
 const empty = '░';
@@ -139,5 +139,13 @@ describe('progress: bar text and terminal output', () => {
       process.stderr.write = originalWrite;
       assert.deepEqual(written, []);
     });
+  });
+});
+
+describe('training lines: learning rates', () => {
+  it('print without float noise (0.00003, not 0.000029999999999999997)', () => {
+    assert.equal(formatLearningRate(0.0003 * 0.1), '0.00003');
+    assert.equal(formatLearningRate(0.0003 * 0.1 * 0.1 * 0.1), '3e-7');
+    assert.equal(formatLearningRate(1e-4), '0.0001');
   });
 });

@@ -14,7 +14,7 @@ import { memberSeeds, trainHeads } from '../head/ensemble';
 import { saveHead } from '../head/modelStore';
 import { TrainingHooks, TrainingResult } from '../head/train';
 import { saveFigure } from '../view/display';
-import { historyCharts, liveTrainingView } from '../view/trainingView';
+import { formatLearningRate, historyCharts, liveTrainingView } from '../view/trainingView';
 
 export interface TrainedModel {
   /** One model: the head, or the ensemble of heads (mean of their probabilities). */
@@ -59,7 +59,8 @@ export function describeTraining(result: TrainingResult): string {
     ? `early stopping ended training after epoch ${result.stoppedAtEpoch}`
     : `ran all ${result.history.length} epochs`;
   const rates = result.learningRateChanges.map(
-    (change) => `learning rate ${change.from} -> ${change.to} after epoch ${change.epoch}`,
+    (change) =>
+      `learning rate ${formatLearningRate(change.from)} -> ${formatLearningRate(change.to)} after epoch ${change.epoch}`,
   );
   const restored = result.restoredEpoch ? [`weights restored from epoch ${result.restoredEpoch}`] : [];
   const timing = `${result.batchesPerEpoch} batches per epoch, ${result.seconds.toFixed(1)} s`;

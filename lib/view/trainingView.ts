@@ -68,7 +68,7 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
       console.log(
         `epoch ${last.epoch}: loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}, val_loss ` +
           `${last.validationLoss.toFixed(4)}, val_accuracy ${last.validationAccuracy.toFixed(4)}, lr ` +
-          `${last.learningRate}`,
+          `${formatLearningRate(last.learningRate)}`,
       );
     },
     finish() {
@@ -77,4 +77,9 @@ export function liveTrainingView(title: string, epochs: number): TrainingHooks &
       progress?.finish(stoppedEarly ? `stopped after epoch ${epochsRun} of ${epochs}` : undefined, batchesRun);
     },
   };
+}
+
+/** A learning rate without float noise: 0.00003, not 0.000029999999999999997. */
+export function formatLearningRate(rate: number): string {
+  return String(Number(rate.toPrecision(6)));
 }
