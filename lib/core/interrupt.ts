@@ -71,6 +71,10 @@ export async function interruptible<T>(
   work: (signal: AbortSignal) => Promise<T>,
   options: { signal?: AbortSignal; finished?: string } = {},
 ): Promise<T> {
+  // Not in the same tick: the synchronous start of a tslab cell runs under vm's breakOnSigint,
+  // which removes every SIGINT listener and puts them back when that part returns (Node's
+  // sigintHandlersWrap); a listener added then would be lost or would fight with it.
+  await Promise.resolve();
   const opened = open();
   const outermost = opened.depth === 1;
   const signal = options.signal
