@@ -47,8 +47,10 @@ function open(): Scope {
     scope.depth++;
     return scope;
   }
+  // Only the listeners process.listeners() shows: tsx hides its own, which exits the process when
+  // no other listener is left (so Ctrl-C under tsx reaches this one instead of ending the process).
   const saved = process.listeners('SIGINT') as Scope['saved'];
-  process.removeAllListeners('SIGINT');
+  for (const listener of saved) process.removeListener('SIGINT', listener);
   process.on('SIGINT', onInterrupt);
   scope = { controller: new AbortController(), depth: 1, saved };
   return scope;

@@ -220,7 +220,9 @@ export async function runStudy(
     error instanceof InterruptedError
       ? new InterruptedError(
           `study interrupted in trial ${done + 1} of ${total} (${error.message}); ` +
-            `the ${study.trials.length} finished trials are saved in ${file}`,
+            (study.trials.length
+              ? `the ${study.trials.length} finished trials are saved in ${file}`
+              : 'no trial had finished'),
         )
       : error;
   await interruptible((signal) => runTrials(signal).catch((error: unknown) => Promise.reject(interrupted(error))), {
