@@ -1,11 +1,11 @@
 """Drives a real tslab kernel as Jupyter does (jupyter_client), for test/kernelInterrupt.test.ts.
 
 Each step executes one cell; an `interrupt` step sends Kernel > Interrupt (km.interrupt_kernel(),
-SIGINT to the kernel's process group, as Jupyter does) once the cell has printed `after`, then
-listens for `quiet` seconds after the cell's reply for output that should not come. Prints one JSON
-object: per step, the reply status, the outputs and anything that arrived afterwards.
+SIGINT to the kernel's process group, as Jupyter does) once the cell has printed `interruptAfter`, then
+listens for `quiet` seconds after the cell's reply for output that should not come. Writes a JSON
+list to RESULT.json: per step, the reply status, the outputs and anything that arrived afterwards.
 
-  python3 test/kernel-interrupt.py STEPS.json --kernel tslab --cwd notebooks/
+  python3 test/kernel-interrupt.py STEPS.json --kernel tslab --cwd notebooks/ --result RESULT.json
 """
 import argparse
 import json
@@ -89,6 +89,7 @@ def main():
     parser.add_argument('steps')
     parser.add_argument('--kernel', default='tslab')
     parser.add_argument('--cwd', required=True)
+    parser.add_argument('--result', required=True)
     args = parser.parse_args()
     with open(args.steps, encoding='utf8') as file:
         steps = json.load(file)
@@ -100,7 +101,8 @@ def main():
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
-    json.dump(results, sys.stdout)
+    with open(args.result, 'w', encoding='utf8') as file:
+        json.dump(results, file)
     return 0
 
 

@@ -139,6 +139,7 @@ describe('Kernel > Interrupt on a real tslab kernel (jupyter_client)', function 
     }
     const folder = temporaryFolder('kernel-interrupt');
     const stepsFile = path.join(folder, 'steps.json');
+    const resultFile = path.join(folder, 'result.json');
     fs.writeFileSync(stepsFile, JSON.stringify(steps));
     const run = spawnSync(
       python,
@@ -149,6 +150,8 @@ describe('Kernel > Interrupt on a real tslab kernel (jupyter_client)', function 
         kernel,
         '--cwd',
         path.join(projectRoot, 'notebooks'),
+        '--result',
+        resultFile,
       ],
       {
         encoding: 'utf8',
@@ -161,9 +164,9 @@ describe('Kernel > Interrupt on a real tslab kernel (jupyter_client)', function 
         },
       },
     );
-    fs.rmSync(folder, { recursive: true, force: true });
     assert.equal(run.status, 0, `kernel-interrupt.py failed:\n${run.stderr}\n${run.error ?? ''}`);
-    results = JSON.parse(run.stdout) as StepResult[];
+    results = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as StepResult[];
+    fs.rmSync(folder, { recursive: true, force: true });
     const [setup] = results;
     assert.equal(setup.status, 'ok', JSON.stringify(setup.outputs));
     assert.match(streamText(setup), /features of 48 X-rays ready/);
