@@ -5,6 +5,7 @@ export * from './core/classes';
 export * from './core/config';
 export * from './core/contracts';
 export * from './core/errors';
+export * from './core/interrupt';
 export * from './core/paths';
 export * from './core/random';
 export * from './core/recordFile';

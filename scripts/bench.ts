@@ -38,6 +38,7 @@ import { outputPaths } from '../lib/core/paths';
 import { absolutePath, scanDataset } from '../lib/data/dataset';
 import { TfjsFeatureEngine } from '../lib/backbone/engine';
 import { describeError } from '../lib/core/errors';
+import { InterruptedError } from '../lib/core/interrupt';
 import { preprocessedBatches } from '../lib/backbone/featurePipeline';
 import { OnnxFeatureEngine } from '../lib/backbone/onnxEngine';
 import type { Int8BuildOptions } from '../lib/backbone/onnxInt8';
@@ -663,7 +664,12 @@ async function main(): Promise<void> {
   console.log(`Written to ${reportPath}`);
 }
 
+// Ctrl-C: the feature extraction stops itself with one line (core/interrupt); anywhere else, this line.
+process.on('SIGINT', () => {
+  console.error('bench: interrupted; no report written');
+  process.exit(130);
+});
 main().catch((error) => {
   console.error(`bench: ${describeError(error)}`);
-  process.exit(1);
+  process.exit(error instanceof InterruptedError ? 130 : 1);
 });

@@ -14,6 +14,7 @@ import { outputPaths } from '../lib/core/paths';
 import { weightsMismatch } from '../lib/pipeline/backbone';
 import type { OpenedModel } from '../lib/pipeline/model';
 import { describeError, UserFacingError } from '../lib/core/errors';
+import { InterruptedError } from '../lib/core/interrupt';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -250,6 +251,11 @@ export function main(spec: CommandSpec, run: (args: ParsedArgs) => Promise<numbe
   const callerFolder = process.env.INIT_CWD;
   if (process.env.npm_lifecycle_event === spec.name && callerFolder && fs.existsSync(callerFolder))
     process.chdir(callerFolder);
+  // Ctrl-C: the long loops stop themselves with one line (core/interrupt); anywhere else, this line.
+  process.on('SIGINT', () => {
+    note(`${spec.name}: interrupted`);
+    process.exit(130);
+  });
   Promise.resolve()
     .then(() => run(parseArgs(process.argv.slice(2), spec)))
     .then(finish, (error: unknown) => {
@@ -264,7 +270,8 @@ export function main(spec: CommandSpec, run: (args: ParsedArgs) => Promise<numbe
         if (process.env.CXR_DEBUG) note(String((error as Error)?.stack ?? error));
         else note('(unexpected error; run with CXR_DEBUG=1 to see where it happened)');
       }
-      finish(1);
+      // 130 = 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C.
+      finish(error instanceof InterruptedError ? 130 : 1);
     });
 }
 

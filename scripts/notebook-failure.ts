@@ -6,7 +6,7 @@
 
 /** scripts/execute-notebook.py writes this for each notebook it runs. */
 export interface NotebookResult {
-  status: 'ok' | 'error' | 'timeout' | 'dead kernel' | 'not run';
+  status: 'ok' | 'error' | 'timeout' | 'dead kernel' | 'not run' | 'interrupted';
   cellIndex?: number;
   codeCellNumber?: number;
   source?: string;
@@ -88,4 +88,25 @@ export function describeFailure(notebook: string, result: NotebookResult, execut
   parts.push(indent(errorText(result)));
   if (executedCopy) parts.push(`The executed notebook, with the error in place: ${executedCopy}`);
   return parts.join('\n');
+}
+
+/**
+ * What `npm start` says when Ctrl-C stopped a notebook: the notebook, the cell and the cell's own
+ * line ("training interrupted after epoch 3 ..."; a cell without a long loop in it shows tslab's).
+ */
+export function describeInterruption(
+  notebook: string,
+  result: NotebookResult,
+  executedCopy: string | undefined,
+): string {
+  const said = (result.stderr ?? '')
+    .split('\n')
+    .reverse()
+    .find((line) => /interrupted/i.test(line));
+  const cell = result.codeCellNumber ? `, code cell ${result.codeCellNumber} (In [${result.codeCellNumber}])` : '';
+  const firstLine = (result.source ?? '').split('\n')[0];
+  const lines = [`interrupted: ${notebook}${cell}${firstLine ? `: ${firstLine}` : ''}`];
+  lines.push(`  ${said?.trim() ?? result.message ?? 'stopped by Ctrl-C'}`);
+  if (executedCopy) lines.push(`The executed notebook, up to that cell: ${executedCopy}`);
+  return lines.join('\n');
 }

@@ -24,7 +24,7 @@ import { describeError } from '../lib/core/errors';
 import { checkDataFolder, dataFolderHelp } from '../lib/data/preflight';
 import { readRunMetrics, RunMetrics } from '../lib/evaluate/runMetrics';
 import { NotebookPage, withNotebookPageLinks } from '../lib/view/notebookPages';
-import { describeFailure, NotebookResult } from './notebook-failure';
+import { describeFailure, describeInterruption, NotebookResult } from './notebook-failure';
 
 const notebooksDir = path.resolve(process.env.CXR_NOTEBOOKS_DIR ?? path.join(projectRoot, 'notebooks'));
 let config: ReturnType<typeof loadConfig>;
@@ -95,6 +95,11 @@ function writeHtmlPage(executedCopy: string): string | undefined {
   );
   return undefined;
 }
+// Ctrl-C reaches the notebook executor too (same process group): it interrupts the kernel, as
+// Kernel > Interrupt does, and reports the cell. This listener only keeps Node from dying meanwhile
+// (while spawnSync waits, the listener itself runs only afterwards).
+process.on('SIGINT', () => undefined);
+let interrupted = false;
 for (const notebook of notebooks) {
   const notebookStarted = Date.now();
   process.stdout.write(`  ${notebook} ... `);
@@ -154,6 +159,12 @@ for (const notebook of notebooks) {
     continue;
   }
   failed++;
+  if (result.status === 'interrupted' || run.status === 130 || run.signal === 'SIGINT') {
+    interrupted = true;
+    console.log(`interrupted (${seconds} s)`);
+    console.error(describeInterruption(notebook, result, fs.existsSync(executedCopy) ? executedCopy : undefined));
+    break;
+  }
   console.log(`FAILED (${seconds} s)`);
   if (result.status === 'not run' && /NoSuchKernel/.test(result.message ?? '')) {
     result.message = `${result.message}\nThe tslab kernel is not registered with Jupyter: run npm run setup.`;
@@ -166,7 +177,8 @@ if (fs.existsSync(paths.report) && pages.length > 0) {
   writeFileAtomicSync(paths.report, withNotebookPageLinks(fs.readFileSync(paths.report, 'utf8'), pages));
 }
 const skipped = notebooks.slice(passed + failed);
-if (skipped.length > 0) console.error(`skipped after the failure: ${skipped.join(', ')}`);
+if (skipped.length > 0)
+  console.error(`skipped after the ${interrupted ? 'interrupt' : 'failure'}: ${skipped.join(', ')}`);
 console.log(`notebooks took ${((Date.now() - started) / 1000).toFixed(1)} s; executed copies in ${paths.notebooks}`);
 if (!failed && notebooks.some((name) => name.startsWith('04'))) {
   // What the run promises: metrics.json with backend, split counts, test loss and accuracy.
@@ -191,5 +203,6 @@ if (!failed && notebooks.some((name) => name.startsWith('04'))) {
     );
   }
 }
-console.log(`notebooks: ${passed} passed, ${failed} failed${skipped.length ? `, ${skipped.length} skipped` : ''}`);
-process.exit(failed || metricsMissing ? 1 : 0);
+const stopped = interrupted ? `${failed} interrupted` : `${failed} failed`;
+console.log(`notebooks: ${passed} passed, ${stopped}${skipped.length ? `, ${skipped.length} skipped` : ''}`);
+process.exit(interrupted ? 130 : failed || metricsMissing ? 1 : 0);

@@ -107,11 +107,17 @@ export async function* preprocessedBatches(
     }
   };
   fill(Math.max(prefetch, 1));
-  while (queue.length > 0) {
-    const batch = await queue.shift()!;
-    // Start the next decodes before handing this batch over, so they run during its inference.
-    fill(prefetch);
-    yield batch;
-    fill(1); // with prefetch 0, the next batch starts only once this one has been consumed
+  try {
+    while (queue.length > 0) {
+      const batch = await queue.shift()!;
+      // Start the next decodes before handing this batch over, so they run during its inference.
+      fill(prefetch);
+      yield batch;
+      fill(1); // with prefetch 0, the next batch starts only once this one has been consumed
+    }
+  } finally {
+    // A consumer that stops early (an interrupt, an error) waits for the decodes already started,
+    // so nothing of this run is still working when it returns.
+    await Promise.allSettled(queue);
   }
 }

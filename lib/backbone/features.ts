@@ -6,6 +6,7 @@
 import { absolutePath, DatasetSplit, LabelledImage, SplitName, splitNames } from '../data/dataset';
 import { contentHash, FeatureCache } from './featureCache';
 import { preprocessedBatches } from './featurePipeline';
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import { featureLength, FeatureEngine, FeatureSet, ProgressFactory, silentProgress } from '../core/contracts';
 
 export interface SkippedImage {
@@ -33,9 +34,22 @@ export interface ExtractionOptions {
   label?: string;
   /** Draws progress (the view layer's createProgress); silent by default. */
   progress?: ProgressFactory;
+  /** Stops after the current batch (besides SIGINT, see core/interrupt). */
+  signal?: AbortSignal;
 }
 
-export async function extractFeatures(files: string[], options: ExtractionOptions): Promise<ExtractionResult> {
+/**
+ * The features of `files`: from the cache, or computed batch by batch and appended to it. An
+ * interrupt stops it after the current batch; the batches already computed stay in the cache.
+ */
+export function extractFeatures(files: string[], options: ExtractionOptions): Promise<ExtractionResult> {
+  return interruptible((signal) => extractAll(files, options, signal), {
+    signal: options.signal,
+    finished: 'feature extraction',
+  });
+}
+
+async function extractAll(files: string[], options: ExtractionOptions, signal: AbortSignal): Promise<ExtractionResult> {
   const started = Date.now();
   const { engine, cache } = options;
   const hashes: (string | undefined)[] = [];
@@ -83,6 +97,15 @@ export async function extractFeatures(files: string[], options: ExtractionOption
     }
     done += batch.count + batch.skipped.length;
     progress.update(done, skipped.size ? `${skipped.size} skipped` : undefined);
+    if (signal.aborted) {
+      progress.finish('interrupted', done);
+      stopIfInterrupted(
+        signal,
+        () =>
+          `feature extraction interrupted after ${done} of ${toCompute.length} images; ` +
+          `their features are kept in ${cache.filePath}`,
+      );
+    }
   }
   // Only the first copy of a picture was decoded: its other copies (same bytes, or the same file
   // listed twice) share its fate, so when it was unreadable they are skipped with the same reason.

@@ -4,6 +4,7 @@
  * (Petsiuk et al. 2018, RISE). "Grey" is 0 after caffe preprocessing, i.e. the ImageNet mean colour.
  * The perturbed images go through the feature engine in batches (ONNX Runtime where it loads).
  */
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import * as tf from '@tensorflow/tfjs';
 import { featureLength, FeatureEngine, imageSize } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
@@ -29,12 +30,19 @@ async function pooledInBatches(
   batchSize: number,
 ): Promise<Float32Array> {
   const pooled = new Float32Array(count * featureLength);
-  for (let start = 0; start < count; start += batchSize) {
-    const size = Math.min(batchSize, count - start);
-    const batch = inputs.subarray(start * valuesPerImage, (start + size) * valuesPerImage);
-    pooled.set(await engine.pooledFeatures(batch, size), start * featureLength);
-  }
-  return pooled;
+  // Occlusion and faithfulness run hundreds of backbone passes per image: stop between batches.
+  return interruptible(
+    async (signal) => {
+      for (let start = 0; start < count; start += batchSize) {
+        const size = Math.min(batchSize, count - start);
+        const batch = inputs.subarray(start * valuesPerImage, (start + size) * valuesPerImage);
+        pooled.set(await engine.pooledFeatures(batch, size), start * featureLength);
+        stopIfInterrupted(signal, () => 'explanation interrupted');
+      }
+      return pooled;
+    },
+    { finished: 'the backbone passes' },
+  );
 }
 
 export interface OcclusionSettings {

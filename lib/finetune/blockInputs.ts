@@ -5,6 +5,7 @@
  * (RecordFile), so an interrupted run keeps what it computed. A sidecar JSON names what the file
  * holds, and a file made from other weights is refused with its path.
  */
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -131,7 +132,15 @@ export interface BlockInputOptions {
 }
 
 /** Block inputs of every image of the split: cached ones reused, the rest computed and appended. */
-export async function blockInputsForSplit(split: DatasetSplit, options: BlockInputOptions): Promise<BlockInputsResult> {
+export function blockInputsForSplit(split: DatasetSplit, options: BlockInputOptions): Promise<BlockInputsResult> {
+  return interruptible((signal) => computeBlockInputs(split, options, signal), { finished: 'block-input extraction' });
+}
+
+async function computeBlockInputs(
+  split: DatasetSplit,
+  options: BlockInputOptions,
+  signal: AbortSignal,
+): Promise<BlockInputsResult> {
   const started = Date.now();
   const { cache } = options;
   const entries = splitNames.flatMap((name) => split[name].map((image) => ({ name, image })));
@@ -178,6 +187,13 @@ export async function blockInputsForSplit(split: DatasetSplit, options: BlockInp
       }
       done += batch.count + batch.skipped.length;
       progress.update(done);
+      if (signal.aborted) progress.finish('interrupted', done);
+      stopIfInterrupted(
+        signal,
+        () =>
+          `block-input extraction interrupted after ${done} of ${toCompute.length} images; ` +
+          `those are kept in the cache (${cache.layer})`,
+      );
     }
   } finally {
     await trunk?.dispose();

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserFacingError } from '../core/errors';
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import { createRandom, shuffled } from '../core/random';
 import { featureLength } from '../core/contracts';
 import { getLearningRate, setLearningRate } from '../head/callbacks';
@@ -81,13 +82,28 @@ async function evaluateSet(
 }
 
 /** Trains block and head in place; with restore-best they end with the best epoch's weights. */
-export async function finetuneBlock(
+/** Fine-tunes block and head together; an interrupt stops it after the current batch. */
+export function finetuneBlock(
   block: TrainableBlock,
   head: tf.LayersModel,
   train: BlockInputSet,
   validation: BlockInputSet,
   settings: FinetuneSettings,
   hooks: TrainingHooks = {},
+): Promise<TrainingResult> {
+  return interruptible((signal) => finetuneLoop(block, head, { train, validation }, settings, hooks, signal), {
+    signal: hooks.signal,
+    finished: 'fine-tuning',
+  });
+}
+
+async function finetuneLoop(
+  block: TrainableBlock,
+  head: tf.LayersModel,
+  { train, validation }: { train: BlockInputSet; validation: BlockInputSet },
+  settings: FinetuneSettings,
+  hooks: TrainingHooks,
+  signal: AbortSignal,
 ): Promise<TrainingResult> {
   checkFinetuneSettings(settings);
   if (train.labels.length === 0 || validation.labels.length === 0)
@@ -150,6 +166,7 @@ export async function finetuneBlock(
         seen += rows.length;
         hooks.onBatchEnd?.(history.length, step, steps);
         await tf.nextFrame();
+        stopIfInterrupted(signal, () => `fine-tuning interrupted after epoch ${history.length} of ${settings.epochs}`);
       }
       const scores = await evaluateSet(block, head, validation, settings.batchSize);
       history.push({

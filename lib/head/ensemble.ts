@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../core/config';
 import type { FeatureSet } from '../core/contracts';
+import { interruptible, InterruptedError } from '../core/interrupt';
 import { buildHead, combineHeads } from './head';
 import { trainHead, TrainingHooks, TrainingResult, TrainingSettings } from './train';
 
@@ -57,20 +58,34 @@ export async function trainOneHead(
 export async function trainHeads(
   recipe: HeadRecipe,
   sets: { train: FeatureSet; validation: FeatureSet },
-  options: { classCount?: number; hooksFor?: (member: number, seed: number) => TrainingHooks } = {},
+  options: {
+    classCount?: number;
+    hooksFor?: (member: number, seed: number) => TrainingHooks;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<TrainedHeads> {
   const started = Date.now();
   const heads: tf.LayersModel[] = [];
   const members: TrainingResult[] = [];
   const seeds = memberSeeds(recipe);
-  try {
+  const trainAll = async (signal: AbortSignal) => {
     for (const [index, seed] of seeds.entries()) {
       const namePrefix = seeds.length > 1 ? `head${index + 1}_` : undefined;
-      const hooks = options.hooksFor?.(index, seed);
-      const trained = await trainOneHead(recipe, seed, sets, { classCount: options.classCount, namePrefix, hooks });
-      heads.push(trained.head);
-      members.push(trained.result);
+      const hooks = { ...options.hooksFor?.(index, seed), signal: signal };
+      try {
+        const trained = await trainOneHead(recipe, seed, sets, { classCount: options.classCount, namePrefix, hooks });
+        heads.push(trained.head);
+        members.push(trained.result);
+      } catch (error) {
+        if (error instanceof InterruptedError && seeds.length > 1) {
+          throw new InterruptedError(`${error.message} (head ${index + 1} of ${seeds.length})`);
+        }
+        throw error;
+      }
     }
+  };
+  try {
+    await interruptible(trainAll, { signal: options.signal, finished: 'training' });
   } catch (error) {
     heads.forEach((head) => head.dispose());
     throw error;

@@ -9,6 +9,7 @@ import type { Config } from '../core/config';
 import { createRandom, shuffled } from '../core/random';
 import { featureLength } from '../core/contracts';
 import type { FeatureSet } from '../core/contracts';
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 
 export interface EpochLog {
   epoch: number;
@@ -41,6 +42,53 @@ export interface TrainingHooks {
   onEpochEnd?: (history: EpochLog[]) => void | Promise<void>;
   /** Called after every batch: batch index in the epoch, batches per epoch. */
   onBatchEnd?: (epoch: number, batch: number, batchesPerEpoch: number) => void;
+  /** Stops training after the current batch (besides SIGINT, see core/interrupt). */
+  signal?: AbortSignal;
+}
+
+type AnyCallback = tf.Callback | tf.CustomCallback;
+
+/**
+ * Hands a callback whole epochs only: an epoch cut short by an interrupt has no validation logs,
+ * so early stopping, rate reduction and the history must not see it.
+ */
+class WholeEpochsOnly extends tf.Callback {
+  constructor(
+    private readonly inner: AnyCallback,
+    private readonly signal: AbortSignal,
+    private readonly first: boolean,
+  ) {
+    super();
+  }
+  override setModel(model: Parameters<tf.Callback['setModel']>[0]): void {
+    super.setModel(model);
+    this.inner.setModel(model);
+  }
+  override setParams(params: Parameters<tf.Callback['setParams']>[0]): void {
+    super.setParams(params);
+    this.inner.setParams(params);
+  }
+  override async onTrainBegin(logs?: tf.Logs): Promise<void> {
+    await this.inner.onTrainBegin(logs);
+  }
+  override async onEpochBegin(epoch: number, logs?: tf.Logs): Promise<void> {
+    await this.inner.onEpochBegin(epoch, logs);
+  }
+  override async onBatchEnd(batch: number, logs?: tf.Logs): Promise<void> {
+    if (this.first) {
+      // Let a pending SIGINT be handled, then stop after this batch: fitDataset disposes the
+      // batch's tensors and ends the epoch (whose end the callbacks then skip).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.signal.aborted) this.model.stopTraining = true;
+    }
+    await this.inner.onBatchEnd(batch, logs);
+  }
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    if (!this.signal.aborted) await this.inner.onEpochEnd(epoch, logs);
+  }
+  override async onTrainEnd(logs?: tf.Logs): Promise<void> {
+    await this.inner.onTrainEnd(logs);
+  }
 }
 
 /** tfjs' MomentumOptimizer.dispose() forgets the learning-rate tensor it inherits from SGD; this one frees it. */
@@ -93,6 +141,20 @@ export async function trainHead(
   validation: FeatureSet,
   settings: TrainingSettings,
   hooks: TrainingHooks = {},
+): Promise<TrainingResult> {
+  return interruptible((signal) => fitHead(head, train, validation, settings, hooks, signal), {
+    signal: hooks.signal,
+    finished: 'training',
+  });
+}
+
+async function fitHead(
+  head: tf.LayersModel,
+  train: FeatureSet,
+  validation: FeatureSet,
+  settings: TrainingSettings,
+  hooks: TrainingHooks,
+  signal: AbortSignal,
 ): Promise<TrainingResult> {
   checkFeatureSet('training set', train);
   checkFeatureSet('validation set', validation);
@@ -173,11 +235,14 @@ export async function trainHead(
       validationData: [validationX, validationY],
       verbose: 0,
       // The recorder runs first so the history has the rate used in the epoch, before a reduction.
-      callbacks: [recorder, earlyStopping, reduceLearningRate],
+      callbacks: [recorder, earlyStopping, reduceLearningRate].map(
+        (callback, index) => new WholeEpochsOnly(callback, signal, index === 0),
+      ),
     });
   } finally {
     tf.dispose([validationX, validationY]);
   }
+  stopIfInterrupted(signal, () => `training interrupted after epoch ${history.length} of ${settings.epochs}`);
   return {
     history,
     stoppedAtEpoch: earlyStopping.stoppedEpoch >= 0 ? earlyStopping.stoppedEpoch + 1 : undefined,

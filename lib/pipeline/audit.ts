@@ -7,6 +7,7 @@
  * Altered images go through the feature engine in batches and are cached under their own
  * preprocessing name, so a second run costs nothing.
  */
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import { createHash } from 'crypto';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend } from '../core/backend';
@@ -103,7 +104,7 @@ export async function readLungMasks(
  * One pass over the test set: conv maps in batches, every conv-map CAM method for the image's true
  * class, the energy shares; the images in `keep` also keep their maps for the faithfulness step.
  */
-export async function camEnergyPass(
+async function camEnergyPassWork(
   config: Config,
   model: OpenedModel,
   backbone: Backbone,
@@ -124,6 +125,7 @@ export async function camEnergyPass(
   let done = 0;
   const skipped: string[] = [];
   for await (const batch of preprocessedBatches(files, { batchSize: featureBatch(config) })) {
+    stopIfInterrupted(undefined, () => `the CAM pass was interrupted after ${done} of ${files.length} test images`);
     skipped.push(...batch.skipped.map((entry) => `${entry.file} (${entry.reason})`));
     const maps = batch.count ? await backbone.engine.convMaps(batch.input, batch.count) : new Float32Array(0);
     const mapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
@@ -220,6 +222,10 @@ async function alteredFeatures(
   const progress = missing.length ? createProgress(label, missing.length) : silentProgress(label, 0);
   const valuesPerImage = imageSize * imageSize * 3;
   for (let start = 0; start < missing.length; start += featureBatch(config)) {
+    stopIfInterrupted(
+      undefined,
+      () => `${label}: interrupted after ${start} of ${missing.length} images; those are kept in the feature cache`,
+    );
     const batch = missing.slice(start, start + featureBatch(config));
     const input = new Float32Array(batch.length * valuesPerImage);
     const images = await Promise.all(batch.map((item) => loadImageRgb(item.file, imageSize)));
@@ -249,7 +255,7 @@ export interface RegionAudit {
 }
 
 /** Accuracy and AUC of the test images with the region blacked out, and with only the region kept. */
-export async function regionAccuracyAudit(
+async function regionAccuracyAuditWork(
   config: Config,
   model: OpenedModel,
   backbone: Backbone,
@@ -293,3 +299,11 @@ export async function regionAccuracyAudit(
   const area = items.reduce((sum, item) => sum + maskArea(item.mask), 0) / (items.length || NaN);
   return { region, area, regionOut: await scores('region-out'), regionOnly: await scores('region-only') };
 }
+
+/** camEnergyPass, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
+export const camEnergyPass = (...args: Parameters<typeof camEnergyPassWork>) =>
+  interruptible(() => camEnergyPassWork(...args), { finished: 'the CAM pass' });
+
+/** regionAccuracyAudit, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
+export const regionAccuracyAudit = (...args: Parameters<typeof regionAccuracyAuditWork>) =>
+  interruptible(() => regionAccuracyAuditWork(...args), { finished: 'the region audit' });

@@ -4,6 +4,7 @@
  * the feature engine; maps after cascading randomisation of the head and from a head trained on
  * shuffled labels. The math is in lib/explain, the drawing in lib/view.
  */
+import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { Config } from '../core/config';
@@ -105,7 +106,7 @@ export interface FaithfulnessResult {
 }
 
 /** Deletion and insertion curves of every method (and a random map) on the sample. */
-export async function measureFaithfulness(
+async function measureFaithfulnessWork(
   config: Config,
   model: OpenedModel,
   backbone: Backbone,
@@ -123,6 +124,7 @@ export async function measureFaithfulness(
   const progress = createProgress('faithfulness', images.length);
   let passes = 1;
   for (const [index, image] of images.entries()) {
+    stopIfInterrupted(undefined, () => `faithfulness interrupted after ${index} of ${images.length} images`);
     const kept = pass.kept.get(image.file)!;
     const label = image.label;
     const maps = new Map<ScoredMap, Float32Array>(convCamMethodNames.map((method) => [method, kept.heatmaps[method]]));
@@ -222,7 +224,7 @@ async function shuffledLabelHead(config: Config, model: OpenedModel, backbone: B
 }
 
 /** Adebayo et al.'s model-randomisation and data-randomisation tests on the occlusion subset. */
-export async function sanityChecks(
+async function sanityChecksWork(
   config: Config,
   model: OpenedModel,
   backbone: Backbone,
@@ -236,6 +238,10 @@ export async function sanityChecks(
   let done = 0;
   try {
     for (const stage of stages) {
+      stopIfInterrupted(
+        undefined,
+        () => `sanity checks interrupted after ${done} of ${stages.length * records.length} maps`,
+      );
       await withHeadWeights(model.head, stage.weights, () => {
         for (const record of records) {
           const label = record.kept.image.label;
@@ -341,3 +347,11 @@ export function writeExplanations(config: Config, explanations: Explanations): s
   );
   return file;
 }
+
+/** measureFaithfulness, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
+export const measureFaithfulness = (...args: Parameters<typeof measureFaithfulnessWork>) =>
+  interruptible(() => measureFaithfulnessWork(...args), { finished: 'faithfulness' });
+
+/** sanityChecks, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
+export const sanityChecks = (...args: Parameters<typeof sanityChecksWork>) =>
+  interruptible(() => sanityChecksWork(...args), { finished: 'the sanity checks' });

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { Config } from '../core/config';
+import { interruptible, withInterruptDetail } from '../core/interrupt';
 import { outputPaths } from '../core/paths';
 import { FeatureSet } from '../core/contracts';
 import { LabelledImage, splitCounts, SplitName, splitNames } from '../data/dataset';
@@ -93,45 +94,53 @@ export async function robustnessOverSplits(
   const positiveClass = options.positiveClass ?? 0;
   const headCount = sizes[sizes.length - 1];
   const progress = createProgress('splits', splitSeeds.length * headCount);
-  for (const [index, splitSeed] of splitSeeds.entries()) {
-    const earlier = reusable ? saved!.splits.find((run) => run.splitSeed === splitSeed) : undefined;
-    if (earlier) {
-      robustness.splits.push(earlier);
-      options.onSplit?.(earlier);
-      continue;
-    }
-    const started = Date.now();
-    const { sets, counts } = await featuresForSplitSeed(config, backbone, splitSeed);
-    const seeds = Array.from({ length: headCount }, (_, k) => splitSeed + k);
-    const probabilities: { validation: number[]; test: number[] }[] = [];
-    const epochs: number[] = [];
-    for (const [k, seed] of seeds.entries()) {
-      const { head, result } = await trainOneHead({ ...config, ensembleSize: 1 }, seed, sets);
-      try {
-        const positive = (set: FeatureSet) => predictHead(head, set.features).map((row) => row[positiveClass]);
-        probabilities.push({ validation: positive(sets.validation), test: positive(sets.test) });
-        epochs.push(result.history.length);
-      } finally {
-        head.dispose();
+  const splitLoop = async (signal: AbortSignal) => {
+    for (const [index, splitSeed] of splitSeeds.entries()) {
+      const earlier = reusable ? saved!.splits.find((run) => run.splitSeed === splitSeed) : undefined;
+      if (earlier) {
+        robustness.splits.push(earlier);
+        options.onSplit?.(earlier);
+        continue;
       }
-      progress.update(index * headCount + k + 1, `split seed ${splitSeed}, head ${k + 1}`);
+      const started = Date.now();
+      const { sets, counts } = await featuresForSplitSeed(config, backbone, splitSeed);
+      const seeds = Array.from({ length: headCount }, (_, k) => splitSeed + k);
+      const probabilities: { validation: number[]; test: number[] }[] = [];
+      const epochs: number[] = [];
+      for (const [k, seed] of seeds.entries()) {
+        const { head, result } = await trainOneHead({ ...config, ensembleSize: 1 }, seed, sets, {
+          hooks: { signal: signal },
+        });
+        try {
+          const positive = (set: FeatureSet) => predictHead(head, set.features).map((row) => row[positiveClass]);
+          probabilities.push({ validation: positive(sets.validation), test: positive(sets.test) });
+          epochs.push(result.history.length);
+        } finally {
+          head.dispose();
+        }
+        progress.update(index * headCount + k + 1, `split seed ${splitSeed}, head ${k + 1}`);
+      }
+      const average = (k: number, part: 'validation' | 'test') =>
+        probabilities[0][part].map((_, i) => probabilities.slice(0, k).reduce((sum, p) => sum + p[part][i], 0) / k);
+      const results = Object.fromEntries(
+        sizes.map((k) => [
+          String(k),
+          {
+            validation: scoreProbabilities(average(k, 'validation'), sets.validation.labels, positiveClass),
+            test: scoreProbabilities(average(k, 'test'), sets.test.labels, positiveClass),
+          },
+        ]),
+      );
+      const run: SplitRun = { splitSeed, counts, seeds, results, epochs, seconds: (Date.now() - started) / 1000 };
+      robustness.splits.push(run);
+      writeJsonAtomicSync(file, robustness);
+      options.onSplit?.(run);
     }
-    const average = (k: number, part: 'validation' | 'test') =>
-      probabilities[0][part].map((_, i) => probabilities.slice(0, k).reduce((sum, p) => sum + p[part][i], 0) / k);
-    const results = Object.fromEntries(
-      sizes.map((k) => [
-        String(k),
-        {
-          validation: scoreProbabilities(average(k, 'validation'), sets.validation.labels, positiveClass),
-          test: scoreProbabilities(average(k, 'test'), sets.test.labels, positiveClass),
-        },
-      ]),
-    );
-    const run: SplitRun = { splitSeed, counts, seeds, results, epochs, seconds: (Date.now() - started) / 1000 };
-    robustness.splits.push(run);
-    writeJsonAtomicSync(file, robustness);
-    options.onSplit?.(run);
-  }
+  };
+  await withInterruptDetail(
+    () => interruptible(splitLoop, { finished: 'the split check' }),
+    () => `; the ${robustness.splits.length} finished splits are saved in ${file}`,
+  );
   progress.finish();
   writeJsonAtomicSync(file, robustness);
   return robustness;

@@ -12,6 +12,7 @@ import { checkTrainingSettings, Config, OptimizerName } from '../core/config';
 import { outputPaths } from '../core/paths';
 import { FeatureSet } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
+import { interruptible, InterruptedError } from '../core/interrupt';
 import { rocAuc } from '../evaluate/ranking';
 import { trainOneHead } from '../head/ensemble';
 import { evaluateHead, predictHead } from '../head/predict';
@@ -207,7 +208,7 @@ export async function runStudy(
   config: Config,
   sets: StudySets,
   grid: StudyGrid,
-  options: StudyProgress & { positiveClass?: number; file?: string } = {},
+  options: StudyProgress & { positiveClass?: number; file?: string; signal?: AbortSignal } = {},
 ): Promise<StudyFile> {
   const positiveClass = options.positiveClass ?? 0;
   const settingsList = expandGrid(grid, config);
@@ -215,48 +216,64 @@ export async function runStudy(
   const study = openStudy(file, sets, config, grid, positiveClass);
   const total = settingsList.length * grid.initSeeds.length;
   let done = 0;
-  for (const settings of settingsList) {
-    for (const seed of grid.initSeeds) {
-      const existing = study.trials.find(
-        (trial) => trial.seed === seed && settingsKey(trial.settings) === settingsKey(settings),
-      );
-      if (existing) {
-        await options.onTrial?.(study, ++done, total, existing, true);
-        continue;
-      }
-      const recipe = trialConfig(config, settings, seed);
-      const { head, result } = await trainOneHead(recipe, seed, sets);
-      let trial: StudyTrial;
-      try {
-        const positive = (set: FeatureSet) => predictHead(head, set.features).map((row) => round(row[positiveClass]));
-        const validationProbabilities = positive(sets.validation);
-        const testProbabilities = positive(sets.test);
-        const scores = (set: FeatureSet, probabilities: number[]) => ({
-          ...scoreProbabilities(probabilities, set.labels, positiveClass),
-          // Keras' evaluate on the head itself, so the loss is the one training saw (not rounded).
-          loss: evaluateHead(head, set).loss,
-        });
-        trial = {
-          settings,
-          seed,
-          epochsRun: result.history.length,
-          restoredEpoch: result.restoredEpoch,
-          seconds: result.seconds,
-          validation: scores(sets.validation, validationProbabilities),
-          test: scores(sets.test, testProbabilities),
-          validationProbabilities,
-          testProbabilities,
-        };
-      } finally {
-        head.dispose();
-      }
-      study.trials.push(trial);
-      writeJsonAtomicSync(file, study);
-      await options.onTrial?.(study, ++done, total, trial, false);
-    }
-  }
+  const interrupted = (error: unknown) =>
+    error instanceof InterruptedError
+      ? new InterruptedError(
+          `study interrupted in trial ${done + 1} of ${total} (${error.message}); ` +
+            (study.trials.length
+              ? `the ${study.trials.length} finished trials are saved in ${file}`
+              : 'no trial had finished'),
+        )
+      : error;
+  await interruptible((signal) => runTrials(signal).catch((error: unknown) => Promise.reject(interrupted(error))), {
+    signal: options.signal,
+    finished: 'the study',
+  });
   writeJsonAtomicSync(file, study);
   return study;
+
+  async function runTrials(signal: AbortSignal): Promise<void> {
+    for (const settings of settingsList) {
+      for (const seed of grid.initSeeds) {
+        const existing = study.trials.find(
+          (trial) => trial.seed === seed && settingsKey(trial.settings) === settingsKey(settings),
+        );
+        if (existing) {
+          await options.onTrial?.(study, ++done, total, existing, true);
+          continue;
+        }
+        const recipe = trialConfig(config, settings, seed);
+        const { head, result } = await trainOneHead(recipe, seed, sets, { hooks: { signal: signal } });
+        let trial: StudyTrial;
+        try {
+          const positive = (set: FeatureSet) => predictHead(head, set.features).map((row) => round(row[positiveClass]));
+          const validationProbabilities = positive(sets.validation);
+          const testProbabilities = positive(sets.test);
+          const scores = (set: FeatureSet, probabilities: number[]) => ({
+            ...scoreProbabilities(probabilities, set.labels, positiveClass),
+            // Keras' evaluate on the head itself, so the loss is the one training saw (not rounded).
+            loss: evaluateHead(head, set).loss,
+          });
+          trial = {
+            settings,
+            seed,
+            epochsRun: result.history.length,
+            restoredEpoch: result.restoredEpoch,
+            seconds: result.seconds,
+            validation: scores(sets.validation, validationProbabilities),
+            test: scores(sets.test, testProbabilities),
+            validationProbabilities,
+            testProbabilities,
+          };
+        } finally {
+          head.dispose();
+        }
+        study.trials.push(trial);
+        writeJsonAtomicSync(file, study);
+        await options.onTrial?.(study, ++done, total, trial, false);
+      }
+    }
+  }
 }
 
 export interface RankedSetting {

@@ -8,6 +8,7 @@ import { positiveClassIndex } from '../core/classes';
 import { Config } from '../core/config';
 import { outputPaths } from '../core/paths';
 import { FeatureSet, imageSize } from '../core/contracts';
+import { withInterruptDetail } from '../core/interrupt';
 import { preprocessingVersion } from '../backbone/featureCache';
 import { weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { memberSeeds, trainHeads } from '../head/ensemble';
@@ -38,15 +39,18 @@ export async function trainModel(
   const views: (TrainingHooks & { finish(): void })[] = [];
   const count = config.ensembleSize;
   try {
-    const trained = await trainHeads(config, sets, {
-      classCount,
-      hooksFor: (member, seed) => {
-        views[member - 1]?.finish();
-        const name = count > 1 ? `${title}, head ${member + 1} of ${count} (seed ${seed})` : title;
-        views.push(liveTrainingView(name, config.epochs));
-        return views[member];
-      },
-    });
+    const train = () =>
+      trainHeads(config, sets, {
+        classCount,
+        hooksFor: (member, seed) => {
+          views[member - 1]?.finish();
+          const name = count > 1 ? `${title}, head ${member + 1} of ${count} (seed ${seed})` : title;
+          views.push(liveTrainingView(name, config.epochs));
+          return views[member];
+        },
+      });
+    // Nothing is saved here (saveModel is a step of its own), so the model on disk is untouched.
+    const trained = await withInterruptDetail(train, '; the saved model is unchanged');
     return { head: trained.head, result: trained.members[0], members: trained.members };
   } finally {
     views[views.length - 1]?.finish();
