@@ -20,11 +20,6 @@ export function describeTime(iso: string): string {
   return /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : iso;
 }
 
-/** The stamp of a saved model: which training, on which split. */
-export function modelStamp(info: SavedModelInfo): ModelStamp {
-  return { trainedAt: info.trainedAt, ...(info.split ? { split: info.split } : {}) };
-}
-
 function stampOf(file: string): ModelStamp | undefined {
   try {
     const stamp = (JSON.parse(fs.readFileSync(file, 'utf8')) as { model?: Partial<ModelStamp> }).model;
