@@ -122,7 +122,7 @@ describe('the notebooks in Jupyter Notebook 6, driven by headless Chromium (issu
   let prepared = false;
 
   before(async function () {
-    this.timeout(600000);
+    this.timeout(900000);
     requireTools();
     // While working on this test: CXR_BROWSER_TEST_REUSE=1 keeps the outputs of a previous run of 01-04.
     const reuse = process.env.CXR_BROWSER_TEST_REUSE === '1' && fs.existsSync(path.join(outputsDir, 'metrics.json'));
@@ -141,7 +141,7 @@ describe('the notebooks in Jupyter Notebook 6, driven by headless Chromium (issu
       : spawnSync(
           path.join(projectRoot, 'node_modules', '.bin', 'tsx'),
           [path.join(projectRoot, 'scripts', 'run-notebooks.ts'), '01-', '02-', '03-', '04-'],
-          { cwd: projectRoot, env: environment, encoding: 'utf8', timeout: 480000 },
+          { cwd: projectRoot, env: environment, encoding: 'utf8', timeout: 840000 },
         );
     assert.equal(run.status, 0, `npm start on 01-04 failed:\n${run.stdout}\n${run.stderr}`);
     prepared = true;
