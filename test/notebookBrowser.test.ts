@@ -266,6 +266,7 @@ describe('the notebooks in Jupyter Notebook 6, driven by headless Chromium (issu
       assert.equal(state.kernel, 'TypeScript (covid-resnet50)');
       assert.deepEqual(state.wideLines, [], `${name}: code lines over 100 columns`);
       const before = dialogs.length;
+      await page.click('.cell'); // Chromium asks "leave page?" only after the user touched the page
       await leavePage();
       assert.deepEqual(dialogs.slice(before), [], `${name}: a leave-page prompt`);
     }
