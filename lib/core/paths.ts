@@ -36,6 +36,8 @@ export function outputPaths(config: { outputsDir: string }) {
     split: path.join(folder, 'split.json'),
     leakage: path.join(folder, 'leakage.json'),
     model: path.join(folder, 'model'),
+    /** The model the last training replaced (or the better one before it): see saveModel. */
+    previousModel: path.join(folder, 'model.previous'),
     /** Notebook 06: the fine-tuned block + head, its metrics and training history. */
     finetune: {
       folder: path.join(folder, 'finetune'),

@@ -39,6 +39,8 @@ export interface RunMetrics {
     folder: string;
     recipe: string | null;
     trainedAt: string;
+    /** Digest of the split.json the model was trained on (lib/core/provenance); absent in older runs. */
+    split?: string;
     weightsFingerprint: string;
     /** Threshold on the positive class chosen on validation data, null when none. */
     threshold: number | null;

@@ -120,10 +120,39 @@ export function buildClassifier(backbone: tf.LayersModel, head: tf.LayersModel):
 }
 
 /** model.summary() as text lines, for notebooks and reports. */
-export function summaryLines(model: tf.LayersModel, lineLength = 100): string[] {
-  const lines: string[] = [];
-  model.summary(lineLength, undefined, (line: string) => lines.push(line));
-  return lines;
+/**
+ * Keras' model.summary, one line per layer with the whole "name (type)" (tfjs' own summary cuts it
+ * at a fixed column: "conv5_block3_out (Activ"), the output shape and the parameter count.
+ */
+export function summaryLines(model: tf.LayersModel): string[] {
+  const shapeOf = (layer: tf.layers.Layer) => {
+    try {
+      return JSON.stringify(layer.outputShape);
+    } catch {
+      return 'multiple'; // a layer used at several places with different shapes
+    }
+  };
+  const header = ['Layer (type)', 'Output shape', 'Param #'];
+  const rows = model.layers.map((layer) => [
+    `${layer.name} (${layer.getClassName()})`,
+    shapeOf(layer),
+    String(layer.countParams()),
+  ]);
+  const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column].length)));
+  const format = (row: string[]) =>
+    row.map((cell, column) => (column === 2 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('   ');
+  const rule = '='.repeat(format(header).length);
+  const counts = parameterCounts(model);
+  const number = (value: number) => value.toLocaleString('en');
+  return [
+    format(header),
+    rule,
+    ...rows.map(format),
+    rule,
+    `Total params: ${number(counts.trainable + counts.frozen)}`,
+    `Trainable params: ${number(counts.trainable)}`,
+    `Non-trainable params: ${number(counts.frozen)}`,
+  ];
 }
 
 export function parameterCounts(model: tf.LayersModel): { trainable: number; frozen: number } {

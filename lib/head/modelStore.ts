@@ -30,6 +30,10 @@ export interface SavedModelInfo {
   /** The out-of-distribution guard's file (guard.json), once one is saved; older models have none. */
   guard?: string;
   trainedAt: string;
+  /** Digest of the split.json it was trained on (lib/core/provenance); absent in older models. */
+  split?: string;
+  /** The saved head's validation loss (cross-entropy, raw probabilities) when it was saved. */
+  validationLoss?: number;
   settings: Record<string, unknown>;
 }
 

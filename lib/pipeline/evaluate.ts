@@ -114,6 +114,7 @@ export function evaluateRun(input: EvaluationInput): {
       folder,
       recipe: typeof info.settings?.recipe === 'string' ? info.settings.recipe : null,
       trainedAt: info.trainedAt,
+      ...(info.split ? { split: info.split } : {}),
       weightsFingerprint: info.weightsFingerprint,
       threshold: info.threshold ?? null,
     },

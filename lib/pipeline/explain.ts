@@ -318,7 +318,8 @@ export async function methodComparisonGrid(
 
 export interface Explanations {
   generatedAt: string;
-  model: { folder: string; recipe?: unknown };
+  /** trainedAt and split: which saved model these explanations are of (lib/core/provenance). */
+  model: { folder: string; recipe?: unknown; trainedAt?: string; split?: string };
   sample: { perClass: Record<string, number>; occlusionImages: number; notes: string[] };
   settings: Config['explain'];
   faithfulness: FaithfulnessResult['methods'];

@@ -87,7 +87,12 @@ export function assembleExplanations(
     );
   return {
     generatedAt: new Date().toISOString(),
-    model: { folder: model.folder, recipe: model.info.settings.recipe },
+    model: {
+      folder: model.folder,
+      recipe: model.info.settings.recipe,
+      trainedAt: model.info.trainedAt,
+      split: model.info.split,
+    },
     sample: {
       perClass: Object.fromEntries(sample.perClass.map((images, label) => [split.classNames[label], images.length])),
       occlusionImages: sample.occlusion.length,

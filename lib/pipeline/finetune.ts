@@ -102,6 +102,7 @@ export async function saveFinetunedModel(config: Config, model: FinetunedModel, 
     imageSize,
     threshold,
     trainedAt: new Date().toISOString(),
+    validationLoss: undefined, // the head's, not this model's
     settings: { ...model.info.settings, finetune: config.finetune, headFrom: outputPaths(config).model },
   });
   return folder;

@@ -11,6 +11,18 @@ import { escapeHtml } from '../view/html';
 import { auditTable, energyTable, faithfulnessTable, sanityTable } from '../view/explanationFigures';
 import type { Explanations } from './explain';
 import { methodLabels } from './explainRun';
+import { describeTime, staleOutputs } from './freshness';
+
+/** Figures of notebook 04, written with metrics.json: out of date exactly when it is. */
+const evaluationFigures = new Set<FigureName>([
+  'roc-curve',
+  'precision-recall-curve',
+  'reliability-diagram',
+  'reliability-before-after',
+  'guard-scores',
+  'confusion-matrix-argmax',
+  'confusion-matrix-chosen-threshold',
+]);
 
 /** Figures of the run's report, in order, with their titles. */
 const runFigures: [FigureName, string][] = [
@@ -69,6 +81,7 @@ export async function writeEvaluationReport(
   metrics: RunMetrics,
   figures: ReportFigure[],
   sections: { title: string; html: string }[] = [],
+  warnings: string[] = [],
 ): Promise<string> {
   const counts = metrics.counts.split
     ? { ...metrics.counts.split, skipped: metrics.counts.skipped }
@@ -87,6 +100,7 @@ export async function writeEvaluationReport(
     metrics: metrics.metrics,
     figures,
     sections,
+    warnings,
     notes: [
       `model.evaluate on the ${metrics.counts.evaluated} evaluated images: loss ${loss}, accuracy ` +
         `${accuracy}${article}`,
@@ -99,18 +113,29 @@ export async function writeEvaluationReport(
   return file;
 }
 
-/** outputs/report.html from outputs/metrics.json and the figures saved so far. */
+/**
+ * outputs/report.html from outputs/metrics.json and the figures saved so far. Pieces that do not
+ * belong to the saved model (metrics.json and notebook 04's figures after notebook 03 ran again,
+ * a model trained on another split) are said in a box at the top and under each such figure.
+ */
 export async function writeRunReport(config: Config): Promise<string> {
   const paths = outputPaths(config);
   const metrics = readRunMetrics(paths.metrics);
+  const warnings = staleOutputs(config);
+  const metricsStale = warnings.some((line) => line.startsWith('metrics.json'));
+  const staleCaption = `Out of date: from the model trained at ${describeTime(metrics.model.trainedAt)}, like metrics.json.`;
   const figures = runFigures
     .filter(([name]) => fs.existsSync(paths.figure(name)))
-    .map(([name, title]) => ({ title, png: fs.readFileSync(paths.figure(name)) }));
+    .map(([name, title]) => ({
+      title,
+      png: fs.readFileSync(paths.figure(name)),
+      ...(metricsStale && evaluationFigures.has(name) ? { caption: staleCaption } : {}),
+    }));
   const title = 'COVID-19 vs NORMAL chest X-rays: ResNet50 transfer learning';
   const sections = fs.existsSync(paths.explanations)
     ? explanationSections(JSON.parse(fs.readFileSync(paths.explanations, 'utf8')) as Explanations)
     : [];
-  return writeEvaluationReport(paths.report, title, metrics, figures, sections);
+  return writeEvaluationReport(paths.report, title, metrics, figures, sections, warnings);
 }
 
 /** The tables of outputs/explanations.json, for the run's report. */

@@ -2,20 +2,23 @@
  * Step 3 of the article: a new head trained on the frozen features, saved with what is needed to
  * use it again (class names, positive class, backbone weights, settings).
  */
+import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { positiveClassIndex } from '../core/classes';
 import { Config } from '../core/config';
 import { outputPaths } from '../core/paths';
+import { fileDigest } from '../core/provenance';
 import { FeatureSet, imageSize } from '../core/contracts';
 import { withInterruptDetail } from '../core/interrupt';
 import { preprocessingVersion } from '../backbone/featureCache';
 import { weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { memberSeeds, trainHeads } from '../head/ensemble';
-import { saveHead } from '../head/modelStore';
+import { readModelInfo, saveHead, SavedModelInfo } from '../head/modelStore';
 import { TrainingHooks, TrainingResult } from '../head/train';
 import { saveFigure } from '../view/display';
 import { formatLearningRate, historyCharts, liveTrainingView } from '../view/trainingView';
+import { describeTime } from './freshness';
 
 export interface TrainedModel {
   /** One model: the head, or the ensemble of heads (mean of their probabilities). */
@@ -78,12 +81,53 @@ export function saveTrainingFigures(config: Config, result: TrainingResult, titl
   saveFigure(config, 'training-accuracy', charts.accuracy);
 }
 
-/** Saves the head to outputs/model with its classes (positive class found by name) and settings. */
+function savedInfo(folder: string): SavedModelInfo | undefined {
+  try {
+    return readModelInfo(folder);
+  } catch {
+    return undefined; // no model there, or an incomplete one: nothing worth keeping
+  }
+}
+
+/**
+ * Before a new model is saved: the model it replaces goes to outputs/model.previous/, unless the
+ * one already there scored better on validation (same split), which then stays. When the kept
+ * model's validation loss is lower than the new one's, one line says so and how to restore it.
+ */
+function keepPreviousModel(config: Config, split: string | undefined, validationLoss: number | undefined): string[] {
+  const paths = outputPaths(config);
+  const current = savedInfo(paths.model);
+  const previous = savedInfo(paths.previousModel);
+  const loss = (info: SavedModelInfo | undefined) =>
+    info && info.split === split && typeof info.validationLoss === 'number' ? info.validationLoss : Infinity;
+  const keepOlder = previous !== undefined && loss(previous) < loss(current);
+  if (current && !keepOlder) {
+    fs.rmSync(paths.previousModel, { recursive: true, force: true });
+    fs.renameSync(paths.model, paths.previousModel);
+  } else {
+    fs.rmSync(paths.model, { recursive: true, force: true });
+  }
+  const kept = keepOlder ? previous : current;
+  const keptLoss = loss(kept);
+  if (!kept || validationLoss === undefined || !(keptLoss < validationLoss)) return [];
+  return [
+    `warning: the model saved before (trained at ${describeTime(kept.trainedAt)}) had a lower validation loss ` +
+      `(${keptLoss.toFixed(4)}) than this one (${validationLoss.toFixed(4)}); it is kept in ` +
+      `${paths.previousModel} (restorePreviousModel(config) puts it back)`,
+  ];
+}
+
+/**
+ * Saves the head to outputs/model with its classes (positive class found by name), settings, the
+ * split it was trained on and its validation loss; the model it replaces is kept (keepPreviousModel).
+ */
 export async function saveModel(
   config: Config,
   head: tf.LayersModel,
   classNames: string[],
   weights: WeightsPaths,
+  validationLoss?: number,
+  log: (line: string) => void = console.log,
 ): Promise<string> {
   const folder = outputPaths(config).model;
   const settingNames = ['recipe', 'optimizer', 'learningRate', 'batchSize', 'epochs', 'headHiddenUnits'] as const;
@@ -92,6 +136,8 @@ export async function saveModel(
     [...settingNames, ...moreSettings, 'ensembleSize' as const].map((name) => [name, config[name]]),
   );
   settings.memberSeeds = memberSeeds(config);
+  const split = fileDigest(outputPaths(config).split);
+  keepPreviousModel(config, split, validationLoss).forEach((line) => log(line));
   await saveHead(folder, head, {
     classNames,
     positiveClass: positiveClassIndex(classNames),
@@ -99,6 +145,8 @@ export async function saveModel(
     preprocessing: preprocessingVersion,
     imageSize,
     trainedAt: new Date().toISOString(),
+    ...(split ? { split } : {}),
+    ...(validationLoss !== undefined ? { validationLoss } : {}),
     settings,
   });
   return folder;

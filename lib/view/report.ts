@@ -36,6 +36,8 @@ export interface ScreeningReport {
    */
   sections?: { title: string; html: string }[];
   notes?: string[];
+  /** Out-of-date pieces (lib/pipeline/freshness), shown in a box at the top, one line each. */
+  warnings?: string[];
 }
 
 const pngSignature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -123,6 +125,8 @@ figcaption { margin-top: 8px; font-size: 13px; color: var(--muted); }
 figcaption strong { color: var(--ink); }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 18px; }
 ul.notes li { margin: 4px 0; }
+.warnings { border: 2px solid #b45309; background: #fffbeb; padding: 8px 16px; margin: 16px 0; }
+.warnings li { margin: 4px 0; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 10px; }
 `;
 
@@ -328,6 +332,7 @@ export function renderReport(report: ScreeningReport): string {
 <h1>${escapeHtml(report.title)}</h1>
 <p class="meta">${meta}</p>
 </header>
+${warningsBox(report.warnings ?? [])}
 
 <h2>Headline (argmax, threshold 0.5)</h2>
 ${headlineCards(metrics)}
@@ -375,6 +380,12 @@ ${
 </body>
 </html>
 `;
+}
+
+function warningsBox(warnings: string[]): string {
+  if (warnings.length === 0) return '';
+  const items = warnings.map((line) => `<li>${escapeHtml(line)}</li>`).join('');
+  return `<section class="warnings" id="out-of-date"><h2>Out of date</h2><ul>${items}</ul></section>`;
 }
 
 /** Renders and writes the report atomically (an interrupted run never leaves half a page). */
