@@ -15,3 +15,4 @@ export * from './pipeline/studyView';
 export * from './pipeline/audit';
 export * from './pipeline/explain';
 export * from './pipeline/explainRun';
+export * from './pipeline/finetuneStudy';
