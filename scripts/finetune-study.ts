@@ -1,12 +1,14 @@
 /**
- * `npm run finetune-study -- [--learning-rates 1e-4,3e-5,1e-5] [--epochs 4] [--patience 1] [--seeds 43,44]`
+ * `npm run finetune-study -- [--learning-rates 1e-4,3e-5,1e-5] [--epochs 4] [--patience 1] [--seeds 42,43,44]`
  *
  * How notebook 06's settings are chosen: each learning rate fine-tunes the head of outputs/model
- * (notebook 03) with conv5_block3 on the saved split, seed config.seed; the one with the lowest
- * validation loss is chosen (the test images are not looked at), then scored on the test images
- * against the head-only model for config.seed and each --seeds (a fresh head ensemble with those
- * init seeds, then fine-tuned). outputs/finetune/study.json is rewritten after each run and
- * reused by a re-run. Needs notebooks 01-03 (outputs/split.json, outputs/model).
+ * (notebook 03) with conv5_block3 on the saved split, seed config.seed (notebook 06's own run,
+ * outputs/finetune/training.json, counts as the candidate with its settings); the one with the
+ * lowest validation loss over the epochs all of them had is chosen (the test images are not looked
+ * at), then scored on the test images against the head-only model for each --seeds (config.seed:
+ * the head of outputs/model; others: a fresh head ensemble with those init seeds, then fine-tuned;
+ * `--seeds none`: choose only). outputs/finetune/study.json is rewritten after each run and reused
+ * by a re-run. Needs notebooks 01-03 (outputs/split.json, outputs/model).
  */
 import * as fs from 'fs';
 import { currentBackend, initBackend } from '../lib/core/backend';
@@ -36,7 +38,11 @@ const spec: CommandSpec = {
     { name: 'learning-rates', value: '1e-4,3e-5,1e-5', description: 'the candidate learning rates' },
     { name: 'epochs', value: 'n', description: 'at most this many epochs per run (default: config.finetune.epochs)' },
     { name: 'patience', value: 'n', description: 'early stopping patience (default: config.finetune.patience)' },
-    { name: 'seeds', value: '43,44', description: 'more init seeds for the chosen setting (default: none)' },
+    {
+      name: 'seeds',
+      value: '42,43',
+      description: 'init seeds to score the chosen setting with on the test images (default: config.seed; none: skip)',
+    },
   ],
 };
 
@@ -49,7 +55,9 @@ function numbers(text: string | undefined, flag: string, fallback: number[]): nu
 }
 
 function table(study: FinetuneStudy): void {
-  printResult('learning rate  epochs run  validation loss per epoch      best  | chosen');
+  printResult(
+    `learning rate  epochs run  validation loss per epoch      best  | chosen (over ${study.rankedOverEpochs} epochs)`,
+  );
   study.candidates.forEach((run, index) => {
     printResult(
       [
@@ -94,7 +102,8 @@ main(spec, async (args) => {
   const candidates = numbers(stringFlag(args, 'learning-rates'), 'learning-rates', [1e-4, 3e-5, 1e-5]).map(
     (learningRate) => ({ learningRate: learningRate, epochs: epochs, patience: patience }),
   );
-  const seeds = numbers(stringFlag(args, 'seeds'), 'seeds', []);
+  const seedText = stringFlag(args, 'seeds');
+  const seeds = seedText === 'none' ? [] : numbers(seedText, 'seeds', [config.seed]);
   const study = await finetuneStudy(config, backbone.weights, inputs, frozen.sets, candidates, seeds, note);
   note(`saved ${displayPath(paths.finetune.study)}`);
   table(study);

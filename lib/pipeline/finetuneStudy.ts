@@ -31,6 +31,8 @@ interface FinetuneCandidate {
 
 interface CandidateRun extends FinetuneCandidate {
   seed: number;
+  /** Where the run was made: this study, or notebook 06 (outputs/finetune/training.json). */
+  source: string;
   validationLosses: number[];
   bestValidationLoss: number;
   bestEpoch: number;
@@ -52,8 +54,10 @@ export interface FinetuneStudy {
   block: string;
   split: { train: number; validation: number; test: number };
   candidates: CandidateRun[];
-  /** Index into candidates: the lowest best validation loss. */
+  /** Index into candidates: the lowest validation loss within the first `rankedOverEpochs` epochs. */
   chosen?: number;
+  /** The smallest epoch budget among the ranked candidates: all are compared over that many epochs. */
+  rankedOverEpochs?: number;
   seeds: SeedRun[];
 }
 
@@ -105,9 +109,40 @@ async function finetunedScores(
   return { validation: await scores('validation'), test: await scores('test') };
 }
 
+/** Notebook 06's own run (outputs/finetune/training.json) as a candidate, when it is one of them. */
+function notebookRun(config: Config, split: FinetuneStudy['split']): CandidateRun | undefined {
+  const file = outputPaths(config).finetune.training;
+  if (!fs.existsSync(file)) return undefined;
+  const run = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    block: string;
+    settings: Config['finetune'];
+    data: Record<string, number>;
+    history: { validationLoss: number; seconds: number }[];
+    seconds: number;
+  };
+  const sameData =
+    run.data && (['train', 'validation', 'test'] as const).every((name) => run.data[name] === split[name]);
+  if (run.block !== config.finetune.block || !sameData || !run.history?.length) return undefined;
+  const losses = run.history.map((entry) => entry.validationLoss);
+  const best = Math.min(...losses);
+  return {
+    learningRate: run.settings.learningRate,
+    epochs: run.settings.epochs,
+    patience: run.settings.patience,
+    seed: config.seed,
+    source: 'notebook 06',
+    validationLosses: losses,
+    bestValidationLoss: best,
+    bestEpoch: losses.indexOf(best) + 1,
+    seconds: run.seconds,
+    secondsPerEpoch: run.history.map((entry) => entry.seconds),
+  };
+}
+
 /**
- * Runs the candidates (seed config.seed, head of outputs/model), picks the lowest validation loss,
- * and scores that setting on the test images for config.seed and each of `moreSeeds`.
+ * Runs the candidates (seed config.seed, head of outputs/model; notebook 06's own run counts as the
+ * candidate with its settings), picks the lowest validation loss over the epochs every candidate
+ * had, and scores that setting on the test images for each of `scoreSeeds`.
  */
 export async function finetuneStudy(
   config: Config,
@@ -115,7 +150,7 @@ export async function finetuneStudy(
   inputs: BlockInputsResult,
   frozen: { train: FeatureSet; validation: FeatureSet; test: FeatureSet },
   candidates: FinetuneCandidate[],
-  moreSeeds: number[],
+  scoreSeeds: number[],
   log: (line: string) => void = console.log,
 ): Promise<FinetuneStudy> {
   const file = outputPaths(config).finetune.study;
@@ -131,6 +166,12 @@ export async function finetuneStudy(
   const saved = await loadHead(headFolder);
   const { positiveClass } = saved.info;
   saved.head.dispose();
+  const fromNotebook = notebookRun(config, split);
+  if (fromNotebook && candidates.some((candidate) => sameCandidate(candidate, fromNotebook))) {
+    study.candidates = study.candidates.filter((run) => !sameCandidate(run, fromNotebook));
+    study.candidates.push(fromNotebook);
+    save();
+  }
   for (const candidate of candidates) {
     if (study.candidates.some((run) => sameCandidate(run, candidate))) continue;
     const { head } = await loadHead(headFolder);
@@ -142,6 +183,7 @@ export async function finetuneStudy(
     study.candidates.push({
       ...candidate,
       seed: config.seed,
+      source: 'npm run finetune-study',
       validationLosses: losses,
       bestValidationLoss: best,
       bestEpoch: losses.indexOf(best) + 1,
@@ -163,7 +205,7 @@ export async function finetuneStudy(
     epochs: chosenRun.epochs,
     patience: chosenRun.patience,
   };
-  for (const seed of [config.seed, ...moreSeeds]) {
+  for (const seed of scoreSeeds) {
     if (study.seeds.some((run) => run.seed === seed)) continue;
     const started = Date.now();
     // The seed of outputs/model uses that head; other seeds train the recipe's heads afresh.
@@ -210,13 +252,14 @@ export function finetuneStudyTables(
   const both = (a: number, b: number) => `${a.toFixed(3)} → ${b.toFixed(3)}`;
   return {
     candidates: {
-      header: ['learning rate', 'epochs run (max)', 'validation loss per epoch', 'best', 'chosen'],
+      header: ['learning rate', 'run by', 'epochs run (max)', 'validation loss per epoch', 'best', 'chosen'],
       rows: study.candidates.map((run, index) => [
         String(run.learningRate),
+        run.source,
         `${run.validationLosses.length} (${run.epochs})`,
         run.validationLosses.map((loss) => loss.toFixed(4)).join(', '),
         run.bestValidationLoss.toFixed(4),
-        index === study.chosen ? 'yes' : '',
+        index === study.chosen ? `yes (over ${study.rankedOverEpochs} epochs)` : '',
       ]),
     },
     seeds: {
