@@ -3,7 +3,8 @@
  *
  * How notebook 06's settings are chosen: each learning rate fine-tunes the head of outputs/model
  * (notebook 03) with conv5_block3 on the saved split, seed config.seed (notebook 06's own run,
- * outputs/finetune/training.json, counts as the candidate with its settings); the one with the
+ * outputs/finetune/training.json, counts as the candidate with its learning rate and
+ * patience, cut to the candidate's epoch budget); the one with the
  * lowest validation loss over the epochs all of them had is chosen (the test images are not looked
  * at), then scored on the test images against the head-only model for each --seeds (config.seed:
  * the head of outputs/model; others: a fresh head ensemble with those init seeds, then fine-tuned;

@@ -109,8 +109,16 @@ async function finetunedScores(
   return { validation: await scores('validation'), test: await scores('test') };
 }
 
-/** Notebook 06's own run (outputs/finetune/training.json) as a candidate, when it is one of them. */
-function notebookRun(config: Config, split: FinetuneStudy['split']): CandidateRun | undefined {
+/**
+ * Notebook 06's own run (outputs/finetune/training.json) as a candidate, when it is one of them: the
+ * same learning rate and patience, and an epoch budget at least the candidate's (its first epochs
+ * are then what a run with the candidate's budget gives: same seed, same shuffles).
+ */
+function notebookRun(
+  config: Config,
+  split: FinetuneStudy['split'],
+  candidates: FinetuneCandidate[],
+): CandidateRun | undefined {
   const file = outputPaths(config).finetune.training;
   if (!fs.existsSync(file)) return undefined;
   const run = JSON.parse(fs.readFileSync(file, 'utf8')) as {
@@ -123,19 +131,25 @@ function notebookRun(config: Config, split: FinetuneStudy['split']): CandidateRu
   const sameData =
     run.data && (['train', 'validation', 'test'] as const).every((name) => run.data[name] === split[name]);
   if (run.block !== config.finetune.block || !sameData || !run.history?.length) return undefined;
-  const losses = run.history.map((entry) => entry.validationLoss);
+  const candidate = candidates.find(
+    (one) =>
+      one.learningRate === run.settings.learningRate &&
+      one.patience === run.settings.patience &&
+      one.epochs <= run.settings.epochs,
+  );
+  if (!candidate) return undefined;
+  const history = run.history.slice(0, candidate.epochs);
+  const losses = history.map((entry) => entry.validationLoss);
   const best = Math.min(...losses);
   return {
-    learningRate: run.settings.learningRate,
-    epochs: run.settings.epochs,
-    patience: run.settings.patience,
+    ...candidate,
     seed: config.seed,
     source: 'notebook 06',
     validationLosses: losses,
     bestValidationLoss: best,
     bestEpoch: losses.indexOf(best) + 1,
-    seconds: run.seconds,
-    secondsPerEpoch: run.history.map((entry) => entry.seconds),
+    seconds: history.reduce((sum, entry) => sum + entry.seconds, 0),
+    secondsPerEpoch: history.map((entry) => entry.seconds),
   };
 }
 
@@ -166,8 +180,8 @@ export async function finetuneStudy(
   const saved = await loadHead(headFolder);
   const { positiveClass } = saved.info;
   saved.head.dispose();
-  const fromNotebook = notebookRun(config, split);
-  if (fromNotebook && candidates.some((candidate) => sameCandidate(candidate, fromNotebook))) {
+  const fromNotebook = notebookRun(config, split, candidates);
+  if (fromNotebook) {
     study.candidates = study.candidates.filter((run) => !sameCandidate(run, fromNotebook));
     study.candidates.push(fromNotebook);
     save();
