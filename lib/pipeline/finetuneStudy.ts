@@ -207,12 +207,17 @@ export async function finetuneStudy(
     save();
     log(`lr ${candidate.learningRate}: validation losses ${losses.map((l) => l.toFixed(4)).join(', ')}`);
   }
+  // Compared over the same number of epochs: the smallest budget among them.
   const ranked = study.candidates.filter((run) => candidates.some((candidate) => sameCandidate(run, candidate)));
-  const chosenRun = ranked.reduce((a, b) => (b.bestValidationLoss < a.bestValidationLoss ? b : a));
+  const epochs = Math.min(...ranked.map((run) => run.epochs));
+  const score = (run: CandidateRun) => Math.min(...run.validationLosses.slice(0, epochs));
+  const chosenRun = ranked.reduce((a, b) => (score(b) < score(a) ? b : a));
   study.chosen = study.candidates.indexOf(chosenRun);
+  study.rankedOverEpochs = epochs;
   save();
   log(
-    `chosen on validation loss: learning rate ${chosenRun.learningRate} (${chosenRun.bestValidationLoss.toFixed(4)})`,
+    `chosen on validation loss (first ${epochs} epochs): learning rate ${chosenRun.learningRate} ` +
+      `(${score(chosenRun).toFixed(4)})`,
   );
   const chosen: FinetuneCandidate = {
     learningRate: chosenRun.learningRate,
