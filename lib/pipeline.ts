@@ -16,3 +16,4 @@ export * from './pipeline/audit';
 export * from './pipeline/explain';
 export * from './pipeline/explainRun';
 export * from './pipeline/freshness';
+export * from './pipeline/finetuneStudy';

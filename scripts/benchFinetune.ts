@@ -59,15 +59,29 @@ async function trainingStepRow(paths: WeightsPaths, backend: string, batch: numb
         .dataSync();
     });
   };
+  // CPU time per step as well: on a shared machine it says what an idle core would take.
+  let cpuSeconds = 0;
+  let steps = 0;
+  const timedStep = async () => {
+    const before = process.cpuUsage();
+    await step();
+    const used = process.cpuUsage(before);
+    cpuSeconds += (used.user + used.system) / 1e6;
+    steps++;
+  };
   try {
-    const result = await measure(`fine-tuning step on ${backend} (batch ${batch})`, batch, runs, step);
+    const result = await measure(`fine-tuning step on ${backend} (batch ${batch})`, batch, runs, timedStep);
+    const cpuPerStep = cpuSeconds / steps;
+    const idleEpoch = Math.round((cpuPerStep * trainingImages) / batch);
     return {
       what: `fine-tuning conv5_block3 + head, training step, ${backend} backend`,
       batchSize: batch,
       images: batch,
       runs,
       ...result,
-      note: `about ${Math.round(trainingImages / result.imagesPerSecond)} s per epoch of ${trainingImages} images (training steps only)`,
+      note:
+        `about ${Math.round(trainingImages / result.imagesPerSecond)} s per epoch of ${trainingImages} images ` +
+        `(training steps only); ${cpuPerStep.toFixed(2)} CPU-s per step, so about ${idleEpoch} s per epoch on an idle core`,
     };
   } finally {
     tf.dispose([x, y]);

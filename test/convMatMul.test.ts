@@ -43,11 +43,13 @@ const cases: Case[] = [
 ];
 
 /** Output, d(loss)/d(input) and d(loss)/d(kernel) for loss = sum(conv * weights). */
-function outputAndGradients(conv: typeof tf.conv2d | typeof conv2dByMatMul, c: Case) {
+type Convolution = (x: tf.Tensor4D, kernel: tf.Tensor4D, stride: number, padding: ConvPadding) => tf.Tensor4D;
+
+function outputAndGradients(conv: Convolution, c: Case) {
   return tf.tidy(() => {
     const x = tf.tensor4d(seeded(c.input, 1), c.input);
     const kernel = tf.tensor4d(seeded(c.kernel, 2), c.kernel);
-    const output = conv(x, kernel, c.stride, c.padding) as tf.Tensor4D;
+    const output = conv(x, kernel, c.stride, c.padding);
     const mix = tf.randomNormal(output.shape, 0, 1, 'float32', 3);
     // The input is an intermediate (as in the block), which tfjs frees unless the op keeps it.
     const [dx, dk] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
@@ -109,6 +111,24 @@ describe('conv2dByMatMul: convolution with gradients on every backend', () => {
       kernel.dispose();
     });
   });
+
+  for (const c of [cases[0], cases[1], cases[4]]) {
+    const label = `${c.kernel[0]}x${c.kernel[1]} stride ${c.stride}`;
+    it(`with inputGradient false: the same output and kernel gradient, a zero input gradient (${label})`, () => {
+      const full = outputAndGradients(conv2dByMatMul, c);
+      const constantInput = outputAndGradients(
+        (x, kernel, stride, padding) => conv2dByMatMul(x, kernel, stride, padding, { inputGradient: false }),
+        c,
+      );
+      assert.ok(maxDifference(constantInput[0], full[0]) === 0, 'output differs');
+      assert.ok(maxDifference(constantInput[2], full[2]) === 0, 'd/dkernel differs');
+      assert.ok(
+        constantInput[1].every((value) => value === 0),
+        'd/dinput is not zero',
+      );
+      assert.ok(full[1].some((value) => value !== 0));
+    });
+  }
 
   it('leaks no tensor', () => {
     const before = tf.memory().numTensors;

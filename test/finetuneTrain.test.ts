@@ -40,7 +40,7 @@ function tinySet(count: number, seed: number): BlockInputSet {
     const half = encodeHalf(values);
     return Buffer.from(half.buffer);
   });
-  return { inputs, labels, images: labels.map((label, i) => ({ file: `x${i}.png`, label })) };
+  return { input: (row) => inputs[row], labels, images: labels.map((label, i) => ({ file: `x${i}.png`, label })) };
 }
 
 const settings: FinetuneSettings = {

@@ -104,7 +104,7 @@ export interface Config {
   /**
    * Stage 2, notebook 06 (lib/finetune): unfreeze conv5_block3 (or the whole conv5 stage), BN kept
    * in inference mode (folded), and train it with the head at a low learning rate. `enabled`
-   * (CXR_FINETUNE=1) makes `npm start` run notebook 06.
+   * (default on; CXR_FINETUNE=0 turns it off) makes `npm start` run notebook 06.
    */
   finetune: {
     enabled: boolean;
@@ -183,7 +183,7 @@ export const articleDefaults: Config = {
   guardPercentile: 99,
 
   finetune: {
-    enabled: false,
+    enabled: true,
     block: 'conv5_block3',
     optimizer: 'adam',
     learningRate: 1e-4,

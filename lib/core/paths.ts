@@ -45,6 +45,8 @@ export function outputPaths(config: { outputsDir: string }) {
       metrics: path.join(folder, 'finetune', 'metrics.json'),
       predictions: path.join(folder, 'finetune', 'test-predictions.json'),
       training: path.join(folder, 'finetune', 'training.json'),
+      /** npm run finetune-study: candidate settings by validation loss, then the chosen one over seeds. */
+      study: path.join(folder, 'finetune', 'study.json'),
     },
     training: path.join(folder, 'training.json'),
     metrics: path.join(folder, 'metrics.json'),

@@ -2,7 +2,9 @@
  * An append-only file of fixed-size records keyed by a 20-byte content hash (sha1), the storage
  * behind the feature cache and the leakage guard's signature cache. Appending batch by batch
  * (one write, flushed) means an interrupted run keeps all it finished; on open, a partly written
- * last record is cut off.
+ * last record is cut off. Small records are held in memory; large ones (`onDemand`, the 200 KB
+ * block inputs of fine-tuning) stay on disk and are read when asked for, so that half a gigabyte
+ * of cache does not sit in the process's memory.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -11,15 +13,19 @@ export const hashBytes = 20;
 
 export class RecordFile {
   private readonly payloads = new Map<string, Buffer>();
+  /** onDemand: the byte offset of each hash's payload in the file instead of the payload. */
+  private readonly offsets = new Map<string, number>();
 
   private constructor(
     readonly filePath: string,
     readonly payloadBytes: number,
+    readonly onDemand: boolean,
   ) {}
 
-  static open(filePath: string, payloadBytes: number): RecordFile {
-    const file = new RecordFile(filePath, payloadBytes);
-    file.load();
+  static open(filePath: string, payloadBytes: number, options: { onDemand?: boolean } = {}): RecordFile {
+    const file = new RecordFile(filePath, payloadBytes, options.onDemand ?? false);
+    if (file.onDemand) file.loadOffsets();
+    else file.load();
     return file;
   }
 
@@ -41,13 +47,48 @@ export class RecordFile {
     }
   }
 
+  /** onDemand: reads only the hashes (20 bytes per record), noting where each payload lies. */
+  private loadOffsets(): void {
+    fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
+    if (!fs.existsSync(this.filePath)) return;
+    const length = fs.statSync(this.filePath).size;
+    const complete = Math.floor(length / this.recordBytes);
+    if (complete * this.recordBytes !== length) fs.truncateSync(this.filePath, complete * this.recordBytes);
+    const handle = fs.openSync(this.filePath, 'r');
+    try {
+      const hash = Buffer.alloc(hashBytes);
+      for (let record = 0; record < complete; record++) {
+        const offset = record * this.recordBytes;
+        fs.readSync(handle, hash, 0, hashBytes, offset);
+        this.offsets.set(hash.toString('hex'), offset + hashBytes);
+      }
+    } finally {
+      fs.closeSync(handle);
+    }
+  }
+
   get size(): number {
-    return this.payloads.size;
+    return this.onDemand ? this.offsets.size : this.payloads.size;
+  }
+
+  has(hash: string): boolean {
+    return this.onDemand ? this.offsets.has(hash) : this.payloads.has(hash);
   }
 
   /** The payload stored for a sha1 (hex), or undefined. A later record for the same hash wins. */
   get(hash: string): Buffer | undefined {
-    return this.payloads.get(hash);
+    if (!this.onDemand) return this.payloads.get(hash);
+    const offset = this.offsets.get(hash);
+    if (offset === undefined) return undefined;
+    const payload = Buffer.alloc(this.payloadBytes);
+    const handle = fs.openSync(this.filePath, 'r');
+    try {
+      if (fs.readSync(handle, payload, 0, this.payloadBytes, offset) !== this.payloadBytes)
+        throw new Error(`${this.filePath}: a record was cut short while in use`);
+    } finally {
+      fs.closeSync(handle);
+    }
+    return payload;
   }
 
   /** Appends records in one write, flushed before returning; kept in memory only once written. */
@@ -60,12 +101,17 @@ export class RecordFile {
     }
     const buffer = Buffer.concat(records.flatMap(({ hash, payload }) => [Buffer.from(hash, 'hex'), payload]));
     const handle = fs.openSync(this.filePath, 'a');
+    let start: number;
     try {
+      start = fs.fstatSync(handle).size;
       fs.writeSync(handle, buffer);
       fs.fsyncSync(handle);
     } finally {
       fs.closeSync(handle);
     }
-    for (const { hash, payload } of records) this.payloads.set(hash, Buffer.from(payload));
+    records.forEach(({ hash, payload }, index) => {
+      if (this.onDemand) this.offsets.set(hash, start + index * this.recordBytes + hashBytes);
+      else this.payloads.set(hash, Buffer.from(payload));
+    });
   }
 }

@@ -179,24 +179,26 @@ export function assemble(name: FinetuneBlock, convs: FoldedConv[]): TrainableBlo
   return { name, convs, variables: convs.flatMap((conv) => [conv.kernel, conv.bias]) };
 }
 
-function applyConv(x: tf.Tensor4D, conv: FoldedConv): tf.Tensor4D {
-  return tf.add(conv2dByMatMul(x, conv.kernel, conv.stride, conv.padding), conv.bias);
+function applyConv(x: tf.Tensor4D, conv: FoldedConv, inputGradient = true): tf.Tensor4D {
+  return tf.add(conv2dByMatMul(x, conv.kernel, conv.stride, conv.padding, { inputGradient: inputGradient }), conv.bias);
 }
 
 /**
  * The block's output (conv5_block3_out) from its cached input: each bottleneck unit is
  * relu(x + conv3(relu(conv2(relu(conv1(x)))))) with a projection conv "_0" on x in block1.
- * Call inside tf.tidy.
+ * The input is a constant (the cached frozen activations): no gradient is computed for it, which
+ * saves the first convolution's input-gradient product in every training step. Call inside tf.tidy.
  */
 export function blockForward(block: TrainableBlock, input: tf.Tensor4D): tf.Tensor4D {
   let x = input;
   const byName = new Map(block.convs.map((conv) => [conv.name, conv]));
   for (const unit of blockLayout[block.name].units) {
-    const first = tf.relu(applyConv(x, byName.get(`${unit}_1`)!));
+    const fromInput = x === input; // the first unit reads the cached input: no gradient needed there
+    const first = tf.relu(applyConv(x, byName.get(`${unit}_1`)!, !fromInput));
     const second = tf.relu(applyConv(first, byName.get(`${unit}_2`)!));
     const third = applyConv(second, byName.get(`${unit}_3`)!);
     const projection = byName.get(`${unit}_0`);
-    const shortcut = projection ? applyConv(x, projection) : x;
+    const shortcut = projection ? applyConv(x, projection, !fromInput) : x;
     x = tf.relu(tf.add(shortcut, third)) as tf.Tensor4D;
   }
   return x;

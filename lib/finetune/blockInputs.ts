@@ -90,10 +90,15 @@ export class BlockInputCache {
         );
       writeJsonAtomicSync(stampFile, expected);
     }
-    return new BlockInputCache(RecordFile.open(filePath, valuesPerImage * 2), layer, inputShape);
+    // On demand: the 200 KB records are read from disk per batch, not all held in memory (500 MB).
+    return new BlockInputCache(RecordFile.open(filePath, valuesPerImage * 2, { onDemand: true }), layer, inputShape);
   }
 
-  /** The float16 bytes stored for an image's sha1. */
+  has(hash: string): boolean {
+    return this.records.has(hash);
+  }
+
+  /** The float16 bytes stored for an image's sha1, read from the file. */
   get(hash: string): Buffer | undefined {
     return this.records.get(hash);
   }
@@ -108,9 +113,9 @@ export class BlockInputCache {
   }
 }
 
-/** One split part: the float16 block inputs (shared with the cache, not copied) and labels. */
+/** One split part: its float16 block inputs (read from the cache file when a batch needs them) and labels. */
 export interface BlockInputSet {
-  inputs: Buffer[];
+  input: (row: number) => Buffer;
   labels: number[];
   images: LabelledImage[];
 }
@@ -160,7 +165,7 @@ async function computeBlockInputs(
   const seen = new Set<string>();
   const toCompute = files.filter((_, index) => {
     const hash = hashes[index];
-    if (hash === undefined || cache.get(hash) || seen.has(hash)) return false;
+    if (hash === undefined || cache.has(hash) || seen.has(hash)) return false;
     seen.add(hash);
     return true;
   });
@@ -199,19 +204,25 @@ async function computeBlockInputs(
     await trunk?.dispose();
   }
   progress.finish(skipped.size ? `${skipped.size} skipped` : undefined);
-  const sets = Object.fromEntries(
-    splitNames.map((name) => [name, { inputs: [], labels: [], images: [] }]),
-  ) as unknown as Record<SplitName, BlockInputSet>;
+  const parts = Object.fromEntries(
+    splitNames.map((name) => [name, { hashes: [] as string[], labels: [] as number[], images: [] as LabelledImage[] }]),
+  );
   entries.forEach(({ name, image }, index) => {
-    const stored = hashes[index] && cache.get(hashes[index]!);
-    if (!stored) {
+    const hash = hashes[index];
+    if (hash === undefined || !cache.has(hash)) {
       if (!skipped.has(files[index])) skipped.set(files[index], 'no block input was computed');
       return;
     }
-    sets[name].inputs.push(stored);
-    sets[name].labels.push(image.label);
-    sets[name].images.push(image);
+    parts[name].hashes.push(hash);
+    parts[name].labels.push(image.label);
+    parts[name].images.push(image);
   });
+  const sets = Object.fromEntries(
+    splitNames.map((name) => {
+      const { hashes: rows, labels, images } = parts[name];
+      return [name, { input: (row: number) => cache.get(rows[row])!, labels: labels, images: images }];
+    }),
+  ) as Record<SplitName, BlockInputSet>;
   return {
     sets,
     skipped: [...skipped].map(([file, reason]) => ({ file, reason })),
@@ -225,6 +236,6 @@ async function computeBlockInputs(
 export function batchTensor(set: BlockInputSet, rows: number[], shape: readonly number[]): tf.Tensor4D {
   const per = shape[0] * shape[1] * shape[2];
   const values = new Float32Array(rows.length * per);
-  rows.forEach((row, index) => decodeHalfInto(set.inputs[row], values, index * per));
+  rows.forEach((row, index) => decodeHalfInto(set.input(row), values, index * per));
   return tf.tensor4d(values, [rows.length, shape[0], shape[1], shape[2]]);
 }

@@ -1,13 +1,19 @@
 /**
  * A 2-D convolution whose gradients exist on every tfjs backend, so the unfrozen ResNet50 block
- * trains on wasm too: tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter / Conv2DBackpropInput
- * kernels, hence no gradient for tf.conv2d. A custom gradient built only from ops every backend has:
- * - forward: the backend's own conv2d;
- * - d/dinput, stride 1: conv2d of dy with the kernel rotated 180 degrees, in/out channels swapped;
- *   larger strides: dy . kernel^T (one matMul), scattered back by col2im;
- * - d/dkernel: patches^T . dy, one matMul, with im2col patches [N*outH*outW, kh*kw*C].
+ * trains on wasm too: tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, hence no gradient
+ * for tf.conv2d's kernel. A custom gradient built only from ops every backend has:
+ * - 1x1 stride-1 convolutions (two of the three in a bottleneck unit) are plain matrix products,
+ *   forward and backward, and stay on the backend: x [N*H*W, C] . kernel [C, F];
+ *   d/dkernel = x^T . dy, d/dinput = dy . kernel^T;
+ * - other convolutions (the 3x3 one, strided projections): im2col patches [N*outH*outW, kh*kw*C]
+ *   times the kernel [kh*kw*C, F]; d/dkernel = patches^T . dy; d/dinput = dy . kernel^T, scattered
+ *   back onto the input by col2im (im2col's adjoint);
+ * - an input that needs no gradient (the cached block input) gets zeros instead of the product.
  * im2col, col2im and the transposes run in JavaScript on typed arrays: the wasm backend's slice,
- * concat and transpose kernels were slower than the products themselves.
+ * concat and transpose kernels were slower than the products themselves. Why matMul everywhere:
+ * on wasm a training step of conv5_block3 + head (batch 32) took about 1.5-1.9 CPU-seconds this
+ * way against 1.9-2.6 with the backend's conv2d for the forward pass and the 3x3 input gradient
+ * (2026-12-02, scripts/bench.ts; CPU time, as the machine was shared).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -89,18 +95,6 @@ function col2im(patchGradient: Float32Array, g: Geometry): Float32Array {
   return dx;
 }
 
-/** Kernel [kh, kw, C, F] -> [kh, kw, F, C] rotated 180 degrees in space (the input gradient's kernel). */
-function flippedSwapped(kernel: Float32Array, kh: number, kw: number, c: number, f: number): Float32Array {
-  const out = new Float32Array(kernel.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++) {
-      const source = (y * kw + x) * c * f;
-      const target = ((kh - 1 - y) * kw + (kw - 1 - x)) * f * c;
-      for (let i = 0; i < c; i++) for (let o = 0; o < f; o++) out[target + o * c + i] = kernel[source + i * f + o];
-    }
-  return out;
-}
-
 function transposed(values: Float32Array, rowCount: number, columnCount: number): Float32Array {
   const out = new Float32Array(values.length);
   for (let r = 0; r < rowCount; r++) {
@@ -112,12 +106,20 @@ function transposed(values: Float32Array, rowCount: number, columnCount: number)
 
 /**
  * Same result as tf.conv2d(x, kernel, stride, padding) (NHWC, kernel [kh, kw, C, F], no dilation),
- * differentiable on every backend: a custom gradient whose three products are plain matMuls, with
- * im2col, its adjoint and the transposes done in JavaScript on typed arrays (the wasm backend's
+ * differentiable on every backend: the forward pass and both gradients are matMuls, with im2col,
+ * its adjoint and the transposes done in JavaScript on typed arrays (the wasm backend's
  * slice/concat/transpose kernels were the slow part: concatenating the nine 3x3 shifts of a
- * 32x7x7x512 batch took 1 s, more than the product itself).
+ * 32x7x7x512 batch took 1 s, more than the product itself). `inputGradient: false` for an input
+ * that is a constant (the cached block input): zeros instead of dy . kernel^T.
  */
-export function conv2dByMatMul(x: tf.Tensor4D, kernel: tf.Tensor4D, stride: number, padding: ConvPadding): tf.Tensor4D {
+export function conv2dByMatMul(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  stride: number,
+  padding: ConvPadding,
+  options: { inputGradient?: boolean } = {},
+): tf.Tensor4D {
+  const inputGradient = options.inputGradient ?? true;
   const [n, h, w, c] = x.shape;
   const [kh, kw, kernelChannels, filters] = kernel.shape;
   if (kernelChannels !== c)
@@ -134,35 +136,50 @@ export function conv2dByMatMul(x: tf.Tensor4D, kernel: tf.Tensor4D, stride: numb
   const convolve = tf.customGrad(((input: tf.Tensor4D, weights: tf.Tensor4D, save: tf.GradSaveFunc) => {
     // Intermediate inputs are freed after the forward pass unless saved for the backward one.
     save([input, weights]);
-    // Forward: the backend's own convolution (XNNPACK on wasm), every backend has it.
-    const value = tf.conv2d(input, weights, stride, padding);
+    if (plain) {
+      // A 1x1 stride-1 convolution is one product: on wasm the matMul kernel beats conv2d here,
+      // and forward and backward stay on the backend (no copies to JavaScript).
+      const value = tf.reshape(tf.matMul(tf.reshape(input, [m, c]), tf.reshape(weights, [c, filters])), [
+        n,
+        h,
+        w,
+        filters,
+      ]);
+      const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [input, weights] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dy2 = tf.reshape(dy, [m, filters]);
+        const dWeights = tf.reshape(tf.matMul(tf.reshape(input, [m, c]), dy2, true, false), weights.shape);
+        const dInput = inputGradient
+          ? tf.reshape(tf.matMul(dy2, tf.reshape(weights, [c, filters]), false, true), input.shape)
+          : tf.zeros(input.shape);
+        return [dInput, dWeights] as tf.Tensor[];
+      };
+      return { value, gradFunc };
+    }
+    // Forward: im2col (JavaScript) and one product; the patches are kept for the kernel gradient.
+    // On wasm this beats the backend's own conv2d (XNNPACK) for the 3x3 convolution of conv5.
+    const patches = im2col(input.dataSync() as Float32Array, g);
+    const value = tf.reshape(tf.matMul(tf.tensor2d(patches, [m, width]), tf.reshape(weights, [width, filters])), [
+      n,
+      rows.output,
+      columns.output,
+      filters,
+    ]);
     const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
       const [input, weights] = saved as [tf.Tensor4D, tf.Tensor4D];
       const dy2 = tf.reshape(dy, [m, filters]);
-      const inputValues = input.dataSync() as Float32Array;
-      const patchValues = plain ? inputValues : im2col(inputValues, g);
       // dL/dkernel = patches^T . dy (a plain product: the transpose is done here in JavaScript).
       const dWeights = tf.reshape(
-        tf.matMul(tf.tensor2d(transposed(patchValues, m, width), [width, m]), dy2),
+        tf.matMul(tf.tensor2d(transposed(patches, m, width), [width, m]), dy2),
         weights.shape,
       );
-      const kernelValues = weights.dataSync() as Float32Array;
-      let dInput: tf.Tensor;
-      if (stride === 1) {
-        // dL/dx of a stride-1 convolution is a forward convolution of dy with the kernel flipped
-        // in space and with in/out channels swapped, padded so that the output is h x w again.
-        const top = kh - 1 - rows.before;
-        const left = kw - 1 - columns.before;
-        dInput = tf.conv2d(dy, tf.tensor4d(flippedSwapped(kernelValues, kh, kw, c, filters), [kh, kw, filters, c]), 1, [
-          [0, 0],
-          [top, h - rows.output + kh - 1 - top],
-          [left, w - columns.output + kw - 1 - left],
-          [0, 0],
-        ]);
-      } else {
-        const dPatches = tf.matMul(dy2, tf.tensor2d(transposed(kernelValues, width, filters), [filters, width]));
-        dInput = tf.tensor4d(col2im(dPatches.dataSync() as Float32Array, g), [n, h, w, c]);
-      }
+      // dL/dx: dy . kernel^T gives each patch's gradient; col2im sums them back onto the input.
+      const dInput = inputGradient
+        ? tf.tensor4d(
+            col2im(tf.matMul(dy2, tf.reshape(weights, [width, filters]), false, true).dataSync() as Float32Array, g),
+            input.shape,
+          )
+        : tf.zeros(input.shape);
       return [dInput, dWeights] as tf.Tensor[];
     };
     return { value, gradFunc };
