@@ -10,3 +10,4 @@ export * from './core/random';
 export * from './core/recordFile';
 export * from './core/tfjsFiles';
 export * from './core/wasmMatMul';
+export * from './core/preprocessing';

@@ -4,6 +4,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../lib/core/config';
+import { defaultPreprocessing } from '../lib/core/preprocessing';
 import { featureLength, FeatureEngine } from '../lib/core/contracts';
 import { DatasetSplit } from '../lib/data/dataset';
 import { readLungMasks, regionAccuracyAudit } from '../lib/pipeline/audit';
@@ -92,7 +93,11 @@ describe('shortcut audit with lung masks the test makes', function () {
     });
     const model = { folder: 'test', head, info: { positiveClass: 0 } } as never;
     const engine = countingEngine();
-    const backbone = { engine, weights: await realWeights() } as unknown as Backbone;
+    const backbone = {
+      engine,
+      weights: await realWeights(),
+      preprocessing: defaultPreprocessing,
+    } as unknown as Backbone;
     const masks = (
       await readLungMasks(
         maskFolder,

@@ -7,6 +7,7 @@ import { absolutePath, DatasetSplit, LabelledImage, SplitName, splitNames } from
 import { contentHash, FeatureCache } from './featureCache';
 import { preprocessedBatches } from './featurePipeline';
 import { featureLength, FeatureEngine, FeatureSet, ProgressFactory, silentProgress } from '../core/contracts';
+import type { PreprocessingSettings } from '../core/preprocessing';
 
 export interface SkippedImage {
   file: string;
@@ -33,6 +34,8 @@ export interface ExtractionOptions {
   label?: string;
   /** Draws progress (the view layer's createProgress); silent by default. */
   progress?: ProgressFactory;
+  /** The shortcut mitigation; the cache must be the one opened for its name (preprocessingName). */
+  preprocessing?: PreprocessingSettings;
 }
 
 export async function extractFeatures(files: string[], options: ExtractionOptions): Promise<ExtractionResult> {
@@ -67,7 +70,7 @@ export async function extractFeatures(files: string[], options: ExtractionOption
   const computedHashes = new Set<string>();
   for await (const batch of preprocessedBatches(
     toCompute.map((index) => files[index]),
-    { batchSize: options.batchSize },
+    { batchSize: options.batchSize, preprocessing: options.preprocessing },
   )) {
     for (const failure of batch.skipped) {
       skipped.set(indexOfFile.get(failure.file)!, failure.reason);

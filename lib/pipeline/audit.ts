@@ -16,7 +16,8 @@ import { describeError } from '../core/errors';
 import { absolutePath, DatasetSplit, LabelledImage } from '../data/dataset';
 import { caffePreprocess, loadImageRgb } from '../data/images';
 import { checkMaskFolder, loadLungMask, maskFileFor } from '../data/masks';
-import { contentHash, FeatureCache, precisionOf, preprocessingVersion } from '../backbone/featureCache';
+import { contentHash, FeatureCache, precisionOf } from '../backbone/featureCache';
+import { preprocessingName } from '../core/preprocessing';
 import { preprocessedBatches } from '../backbone/featurePipeline';
 import { weightsFingerprint } from '../backbone/weights';
 import { camsFromConvMap, ConvCamMethodName, convCamMethodNames } from '../explain/cams';
@@ -123,7 +124,10 @@ export async function camEnergyPass(
   const progress = createProgress('CAMs of the test set', files.length);
   let done = 0;
   const skipped: string[] = [];
-  for await (const batch of preprocessedBatches(files, { batchSize: featureBatch(config) })) {
+  for await (const batch of preprocessedBatches(files, {
+    batchSize: featureBatch(config),
+    preprocessing: backbone.preprocessing,
+  })) {
     skipped.push(...batch.skipped.map((entry) => `${entry.file} (${entry.reason})`));
     const maps = batch.count ? await backbone.engine.convMaps(batch.input, batch.count) : new Float32Array(0);
     const mapValues = convMapShape[0] * convMapShape[1] * convMapShape[2];
@@ -222,7 +226,7 @@ async function alteredFeatures(
   for (let start = 0; start < missing.length; start += featureBatch(config)) {
     const batch = missing.slice(start, start + featureBatch(config));
     const input = new Float32Array(batch.length * valuesPerImage);
-    const images = await Promise.all(batch.map((item) => loadImageRgb(item.file, imageSize)));
+    const images = await Promise.all(batch.map((item) => loadImageRgb(item.file, imageSize, backbone.preprocessing)));
     images.forEach((image, row) =>
       caffePreprocess(blackOut(image.rgb, batch[row].mask, mode), input, row * valuesPerImage),
     );
@@ -283,7 +287,7 @@ export async function regionAccuracyAudit(
       await alteredFeatures(
         items,
         mode,
-        `${preprocessingVersion}+${name}-${mode}`,
+        `${preprocessingName(backbone.preprocessing)}+${name}-${mode}`,
         config,
         backbone,
         `${region}: ${mode}`,

@@ -12,6 +12,7 @@ import { convMapShape, imageSize } from '../core/contracts';
 import { createRandom, shuffled } from '../core/random';
 import { DatasetSplit, LabelledImage } from '../data/dataset';
 import { loadImageRgb } from '../data/images';
+import type { PreprocessingSettings } from '../core/preprocessing';
 import {
   camMethodLabels,
   CamMethodName,
@@ -289,12 +290,13 @@ export async function sanityChecks(
 export async function methodComparisonGrid(
   records: OcclusionRecord[],
   classNames: string[],
+  preprocessing?: PreprocessingSettings,
   perClass = 2,
 ): Promise<Buffer> {
   const rows: GridRow[] = [];
   for (const label of classNames.keys()) {
     for (const record of records.filter((r) => r.kept.image.label === label).slice(0, perClass)) {
-      const picture = await loadImageRgb(record.kept.file, imageSize);
+      const picture = await loadImageRgb(record.kept.file, imageSize, preprocessing);
       const probability = record.kept.probabilities[label].toFixed(3);
       const cells = [
         { rgb: picture.rgb, width: imageSize, height: imageSize, caption: `P(${classNames[label]}) ${probability}` },
@@ -312,7 +314,7 @@ export async function methodComparisonGrid(
 
 export interface Explanations {
   generatedAt: string;
-  model: { folder: string; recipe?: unknown };
+  model: { folder: string; recipe?: unknown; preprocessing?: string };
   sample: { perClass: Record<string, number>; occlusionImages: number; notes: string[] };
   settings: Config['explain'];
   faithfulness: FaithfulnessResult['methods'];

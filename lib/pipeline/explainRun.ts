@@ -44,7 +44,7 @@ export async function saveExplanationFigures(
   pass: CamPass,
   faithfulness: FaithfulnessResult,
 ): Promise<Record<string, Buffer>> {
-  const grid = await methodComparisonGrid(faithfulness.occlusionRecords, classNames);
+  const grid = await methodComparisonGrid(faithfulness.occlusionRecords, classNames, config.preprocessing);
   const curves = faithfulnessCharts(faithfulness.methods, methodLabels);
   const shares = Object.fromEntries(
     convCamMethodNames.map((method) => [
@@ -87,7 +87,7 @@ export function assembleExplanations(
     );
   return {
     generatedAt: new Date().toISOString(),
-    model: { folder: model.folder, recipe: model.info.settings.recipe },
+    model: { folder: model.folder, recipe: model.info.settings.recipe, preprocessing: model.info.preprocessing },
     sample: {
       perClass: Object.fromEntries(sample.perClass.map((images, label) => [split.classNames[label], images.length])),
       occlusionImages: sample.occlusion.length,

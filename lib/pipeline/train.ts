@@ -8,7 +8,7 @@ import { positiveClassIndex } from '../core/classes';
 import { Config } from '../core/config';
 import { outputPaths } from '../core/paths';
 import { FeatureSet, imageSize } from '../core/contracts';
-import { preprocessingVersion } from '../backbone/featureCache';
+import { preprocessingName } from '../core/preprocessing';
 import { weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { memberSeeds, trainHeads } from '../head/ensemble';
 import { saveHead } from '../head/modelStore';
@@ -91,7 +91,8 @@ export async function saveModel(
     classNames,
     positiveClass: positiveClassIndex(classNames),
     weightsFingerprint: weightsFingerprint(weights),
-    preprocessing: preprocessingVersion,
+    preprocessing: preprocessingName(config.preprocessing),
+    preprocessingSettings: config.preprocessing,
     imageSize,
     trainedAt: new Date().toISOString(),
     settings,
