@@ -15,7 +15,7 @@ import { imageSize } from '../core/contracts';
 import { outputPaths } from '../core/paths';
 import { describePreprocessing, MitigationName, mitigationNames, preprocessingName } from '../core/preprocessing';
 import { UserFacingError } from '../core/errors';
-import { absolutePath, DatasetSplit, SplitName } from '../data/dataset';
+import { absolutePath, DatasetSplit, loadSplit, SplitName } from '../data/dataset';
 import { convCamMethodNames } from '../explain/cams';
 import { trainHeads } from '../head/ensemble';
 import { predictHead } from '../head/predict';
@@ -165,7 +165,7 @@ export interface MitigationProgress {
  * and audits already in outputs/mitigations.json (same settings) are reused.
  */
 export async function runMitigations(
-  config: Config,
+  settings: Config,
   mitigations: readonly MitigationName[],
   splitSeeds: number[],
   log: Log = console.log,
@@ -175,6 +175,9 @@ export async function runMitigations(
     if (!mitigationNames.includes(name))
       throw new UserFacingError(`unknown mitigation "${name}"; choose from ${mitigationNames.join(', ')}`);
   if (splitSeeds.length === 0) throw new UserFacingError('give at least one split seed');
+  // After notebook 01 the saved split names the data folder (a later notebook's dataDir may be the default).
+  const splitFile = outputPaths(settings).split;
+  const config = fs.existsSync(splitFile) ? { ...settings, dataDir: loadSplit(splitFile).root } : settings;
   const file = outputPaths(config).mitigations;
   const results = readMitigations(config, splitSeeds);
   const save = () => writeJsonAtomicSync(file, results);
