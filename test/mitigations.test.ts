@@ -163,7 +163,7 @@ describe('shortcut mitigations: through the model store and the backbone', funct
   });
 });
 
-describe('npm run mitigations on a tiny subset (real X-rays, real backbone)', function () {
+describe('npm run mitigations on a small subset (real X-rays, real backbone)', function () {
   this.timeout(600_000);
   before(tfReady);
 
@@ -172,7 +172,7 @@ describe('npm run mitigations on a tiny subset (real X-rays, real backbone)', fu
     const config = loadConfig(
       {
         dataDir: cxrDir,
-        subsetPerClass: 8,
+        subsetPerClass: 16,
         outputsDir: outputsDir,
         cacheDir: temporaryFolder('mitigations-cache'),
         ensembleSize: 1,
@@ -187,7 +187,7 @@ describe('npm run mitigations on a tiny subset (real X-rays, real backbone)', fu
     });
     assert.equal(tf.memory().numTensors, before, 'no tensors leak');
     assert.equal(results.runs.length, 1);
-    assert.equal(results.extraction['mask-border'].images, 16);
+    assert.equal(results.extraction['mask-border'].images, 32);
     const audit = results.audits[0];
     // With the border masked to one colour and the centre blacked out, every image is the same picture.
     assert.equal(audit.validation.borderOnly.auc, 0.5);
