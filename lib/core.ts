@@ -12,3 +12,4 @@ export * from './core/recordFile';
 export * from './core/tfjsFiles';
 export * from './core/wasmMatMul';
 export * from './core/provenance';
+export * from './core/preprocessing';

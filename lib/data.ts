@@ -9,3 +9,4 @@ export * from './data/crossSplit';
 export * from './data/patientIds';
 export * from './data/inputChecks';
 export * from './data/masks';
+export * from './data/mitigations';

@@ -11,6 +11,7 @@ export * from './pipeline/guardComparison';
 export * from './pipeline/finetuneResults';
 export * from './pipeline/study';
 export * from './pipeline/robustness';
+export * from './pipeline/mitigations';
 export * from './pipeline/studyView';
 export * from './pipeline/audit';
 export * from './pipeline/explain';

@@ -35,7 +35,7 @@ import { checkModelFolder } from '../lib/head/modelStore';
 import { weightsFingerprint } from '../lib/backbone/weights';
 import { engineDescription, imageFeatures, openBackbone } from '../lib/pipeline/backbone';
 import { evaluateRun } from '../lib/pipeline/evaluate';
-import { openModel } from '../lib/pipeline/model';
+import { openModel, withModelPreprocessing } from '../lib/pipeline/model';
 import { writeEvaluationReport } from '../lib/pipeline/report';
 import {
   CommandSpec,
@@ -128,17 +128,19 @@ function outOfDistributionLine(summary: RunMetrics['outOfDistribution'], argmax:
 
 main(spec, async (args) => {
   const started = Date.now();
-  const config = configFromArgs(args);
+  const argsConfig = configFromArgs(args);
   const dataFolder = path.resolve(stringFlag(args, 'data')!);
-  const modelFolder = modelFolderFromArgs(args, config);
-  const resamples = integerFlag(args, spec, 'resamples', config.bootstrapResamples, 1, 1_000_000);
+  const modelFolder = modelFolderFromArgs(args, argsConfig);
+  const resamples = integerFlag(args, spec, 'resamples', argsConfig.bootstrapResamples, 1, 1_000_000);
   const out = path.resolve(
-    stringFlag(args, 'out') ?? path.join(outputPaths(config).external, path.basename(dataFolder)),
+    stringFlag(args, 'out') ?? path.join(outputPaths(argsConfig).external, path.basename(dataFolder)),
   );
   const written = evaluationPaths(out);
 
   // Everything that can be checked cheaply is checked before the backbone is loaded.
   const info = checkModelFolder(modelFolder);
+  // The preprocessing the model was trained with (a shortcut mitigation), unless CXR_MITIGATION says otherwise.
+  const config = withModelPreprocessing(argsConfig, info);
   if (info.classNames.length !== 2) {
     const classes = `${info.classNames.length} classes (${info.classNames.join(', ')})`;
     throw new ModelFileError(`has ${classes}; screening metrics need a two-class model`, modelFolder);

@@ -28,7 +28,7 @@ import { convMapShape, imageSize } from '../lib/core/contracts';
 import { checkModelFolder } from '../lib/head/modelStore';
 import { decide } from '../lib/head/predict';
 import { openBackbone } from '../lib/pipeline/backbone';
-import { openModel } from '../lib/pipeline/model';
+import { openModel, withModelPreprocessing } from '../lib/pipeline/model';
 import { screenFeatures } from '../lib/pipeline/safeguards';
 import {
   CommandSpec,
@@ -89,9 +89,11 @@ function outputPath(requested: string | undefined, image: string, explainDir: st
 }
 
 main(spec, async (args) => {
-  const config = configFromArgs(args);
-  const modelFolder = modelFolderFromArgs(args, config);
+  const argsConfig = configFromArgs(args);
+  const modelFolder = modelFolderFromArgs(args, argsConfig);
   const info = checkModelFolder(modelFolder);
+  // The preprocessing the model was trained with (a shortcut mitigation), unless CXR_MITIGATION says otherwise.
+  const config = withModelPreprocessing(argsConfig, info);
   const requestedClass = stringFlag(args, 'class');
   let classIndex: number | undefined;
   if (requestedClass !== undefined) {
@@ -107,7 +109,7 @@ main(spec, async (args) => {
   const out = outputPath(stringFlag(args, 'out'), imageFile, outputPaths(config).explain, method);
   const size = imageSize;
   // Decoded first: an unreadable image fails before the backbone is loaded.
-  const image = await loadImageRgb(imageFile, size);
+  const image = await loadImageRgb(imageFile, size, config.preprocessing);
   const { warnings } = await checkInputImage(imageFile);
 
   const model = await openModel(modelFolder, config, note, info);

@@ -23,7 +23,7 @@ import { checkInputImage } from '../lib/data/inputChecks';
 import { checkModelFolder } from '../lib/head/modelStore';
 import { decide, probabilitiesByName } from '../lib/head/predict';
 import { openBackbone } from '../lib/pipeline/backbone';
-import { openModel } from '../lib/pipeline/model';
+import { openModel, withModelPreprocessing } from '../lib/pipeline/model';
 import { screenFeatures } from '../lib/pipeline/safeguards';
 import { createProgress } from '../lib/view/progress';
 import {
@@ -104,9 +104,11 @@ function collectInputs(paths: string[]): Inputs {
 }
 
 main(spec, async (args) => {
-  const config = configFromArgs(args);
-  const modelFolder = modelFolderFromArgs(args, config);
+  const argsConfig = configFromArgs(args);
+  const modelFolder = modelFolderFromArgs(args, argsConfig);
   const info = checkModelFolder(modelFolder);
+  // The preprocessing the model was trained with (a shortcut mitigation), unless CXR_MITIGATION says otherwise.
+  const config = withModelPreprocessing(argsConfig, info);
   const inputs = collectInputs(args.positionals);
   const skipped: { file: string; reason: string }[] = [];
   for (const file of inputs.missing) {
@@ -135,7 +137,10 @@ main(spec, async (args) => {
   let flagged = 0;
   let withheld = 0;
   try {
-    for await (const batch of preprocessedBatches(inputs.files, { batchSize: batchSize })) {
+    for await (const batch of preprocessedBatches(inputs.files, {
+      batchSize: batchSize,
+      preprocessing: config.preprocessing,
+    })) {
       for (const failure of batch.skipped) {
         note(`skipped ${failure.file}: ${failure.reason}`);
         skipped.push(failure);

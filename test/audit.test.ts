@@ -4,10 +4,14 @@ import * as path from 'path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../lib/core/config';
+import { defaultPreprocessing } from '../lib/core/preprocessing';
 import { featureLength, FeatureEngine } from '../lib/core/contracts';
 import { DatasetSplit } from '../lib/data/dataset';
 import { readLungMasks, regionAccuracyAudit } from '../lib/pipeline/audit';
-import { explanationSample } from '../lib/pipeline/explain';
+import { explanationSample, measureFaithfulness } from '../lib/pipeline/explain';
+import type { CamPass } from '../lib/pipeline/audit';
+import { caffePreprocess, loadImageRgb } from '../lib/data/images';
+import { convCamMethodNames } from '../lib/explain/cams';
 import type { Backbone } from '../lib/pipeline/backbone';
 import { realWeights, someXrays, temporaryFolder, tfReady } from './helpers';
 
@@ -92,7 +96,11 @@ describe('shortcut audit with lung masks the test makes', function () {
     });
     const model = { folder: 'test', head, info: { positiveClass: 0 } } as never;
     const engine = countingEngine();
-    const backbone = { engine, weights: await realWeights() } as unknown as Backbone;
+    const backbone = {
+      engine,
+      weights: await realWeights(),
+      preprocessing: defaultPreprocessing,
+    } as unknown as Backbone;
     const masks = (
       await readLungMasks(
         maskFolder,
@@ -109,6 +117,49 @@ describe('shortcut audit with lung masks the test makes', function () {
     assert.equal(box.regionOnly.n, 4);
     assert.ok(box.area > 0.6 && box.area < 0.7);
     assert.ok(fs.readdirSync(cacheDir).some((name) => name.includes('box-x0.1-0.9-y0.08-0.92-region-out')));
+    head.dispose();
+  });
+
+  it('caches the occluded images: a second faithfulness run makes no occlusion passes', async () => {
+    const config = loadConfig(
+      {
+        cacheDir: temporaryFolder('occlusion-cache'),
+        explain: { fractions: [0.5], occlusion: { patch: 112, stride: 112 } },
+      },
+      {},
+    );
+    const input = caffePreprocess((await loadImageRgb(xrays[0].file)).rgb);
+    const flat = new Float32Array(224 * 224).fill(0.5);
+    const heatmaps = Object.fromEntries(convCamMethodNames.map((method) => [method, flat]));
+    const image = { file: 'x.png', label: 0 };
+    const kept = {
+      image,
+      file: xrays[0].file,
+      input,
+      convMap: new Float32Array(0),
+      heatmaps,
+      probabilities: [0.5, 0.5],
+    };
+    const pass = { kept: new Map([[image.file, kept]]) } as unknown as CamPass;
+    const sample = { perClass: [[image], []], occlusion: [image], notes: [] };
+    const head = tf.sequential({
+      layers: [tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [featureLength] })],
+    });
+    const model = { folder: 'test', head, info: { positiveClass: 0 } } as never;
+    const engine = countingEngine();
+    const backbone = {
+      engine,
+      weights: await realWeights(),
+      preprocessing: defaultPreprocessing,
+    } as unknown as Backbone;
+    const first = await measureFaithfulness(config, model, backbone, sample, pass);
+    const firstImages = engine.images;
+    const second = await measureFaithfulness(config, model, backbone, sample, pass);
+    // 2 x 2 patch positions of 112 px: 4 occluded images, computed once.
+    assert.equal(firstImages - (engine.images - firstImages), 4);
+    assert.equal(second.occlusionRecords[0].positions.length, 4);
+    assert.deepEqual(second.occlusionRecords[0].heatmap, first.occlusionRecords[0].heatmap);
+    assert.deepEqual(second.occlusionRecords[0].occludedFeatures, first.occlusionRecords[0].occludedFeatures);
     head.dispose();
   });
 

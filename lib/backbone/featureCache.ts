@@ -11,9 +11,13 @@ import * as path from 'path';
 import type { EngineName } from '../core/config';
 import { hashBytes, RecordFile } from '../core/recordFile';
 import { featureLength } from '../core/contracts';
+import { basePreprocessingName } from '../core/preprocessing';
 
-/** Bumped when image decoding or preprocessing changes, so old features are not reused. */
-export const preprocessingVersion = 'keras-nearest-caffe-v1';
+/**
+ * The article's preprocessing (core/preprocessing.ts bumps it when decoding changes, so old features
+ * are not reused); a shortcut mitigation keys its own file (preprocessingName).
+ */
+export const preprocessingVersion = basePreprocessingName;
 
 const engineCodes: EngineName[] = ['tfjs', 'onnxruntime', 'onnxruntime-int8'];
 

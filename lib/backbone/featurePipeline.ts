@@ -23,6 +23,7 @@
  */
 import { imageSize as modelImageSize } from '../core/contracts';
 import { ImageDecodeError } from '../core/errors';
+import type { PreprocessingSettings } from '../core/preprocessing';
 import { caffePreprocess, loadImageRgb, RgbImage } from '../data/images';
 
 export interface PreprocessedBatch {
@@ -44,6 +45,8 @@ export interface PipelineOptions {
   imageSize?: number;
   /** Replaces the decoder (tests): must return size x size RGB bytes. */
   loadImage?: (file: string, size: number) => Promise<RgbImage>;
+  /** The shortcut mitigation of config.preprocessing, for the default decoder; none when absent. */
+  preprocessing?: PreprocessingSettings;
 }
 
 /** Decodes one batch: all its images at once (see the note at the top), then fills the input. */
@@ -90,7 +93,8 @@ export async function* preprocessedBatches(
   files: string[],
   options: PipelineOptions,
 ): AsyncGenerator<PreprocessedBatch> {
-  const { batchSize, prefetch = 2, imageSize = modelImageSize, loadImage = loadImageRgb } = options;
+  const { batchSize, prefetch = 2, imageSize = modelImageSize, preprocessing } = options;
+  const loadImage = options.loadImage ?? ((file: string, size: number) => loadImageRgb(file, size, preprocessing));
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(prefetch) || prefetch < 0)

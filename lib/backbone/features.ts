@@ -8,6 +8,7 @@ import { contentHash, FeatureCache } from './featureCache';
 import { preprocessedBatches } from './featurePipeline';
 import { interruptible, stopIfInterrupted } from '../core/interrupt';
 import { featureLength, FeatureEngine, FeatureSet, ProgressFactory, silentProgress } from '../core/contracts';
+import type { PreprocessingSettings } from '../core/preprocessing';
 
 export interface SkippedImage {
   file: string;
@@ -36,6 +37,8 @@ export interface ExtractionOptions {
   progress?: ProgressFactory;
   /** Stops after the current batch (besides SIGINT, see core/interrupt). */
   signal?: AbortSignal;
+  /** The shortcut mitigation; the cache must be the one opened for its name (preprocessingName). */
+  preprocessing?: PreprocessingSettings;
 }
 
 /**
@@ -81,7 +84,7 @@ async function extractAll(files: string[], options: ExtractionOptions, signal: A
   const computedHashes = new Set<string>();
   for await (const batch of preprocessedBatches(
     toCompute.map((index) => files[index]),
-    { batchSize: options.batchSize },
+    { batchSize: options.batchSize, preprocessing: options.preprocessing },
   )) {
     for (const failure of batch.skipped) {
       skipped.set(indexOfFile.get(failure.file)!, failure.reason);

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserFacingError } from './errors';
+import { checkPreprocessing, defaultPreprocessing, MitigationName, PreprocessingSettings } from './preprocessing';
 
 /**
  * The project root (lib/core/ sits two levels below it), so paths work from notebooks, scripts and tests
@@ -47,9 +48,8 @@ export interface Config {
   /** Images per forward pass of the frozen backbone; 'auto': by backend (featureBatchSizes). */
   featureBatchSize: number | 'auto';
   /**
-   * The int8 engine's calibration (onnxruntime-int8): how activation ranges are measured on
-   * `calibrationImages` training images picked with `seed`: 'minmax' (the full range) or
-   * 'percentile' (clipped to the calibrationPercentile-th percentile).
+   * The int8 engine's calibration on `calibrationImages` training images picked with `seed`:
+   * 'minmax' (the full range) or 'percentile' (clipped to the calibrationPercentile-th percentile).
    */
   calibrationMethod: 'minmax' | 'percentile';
   calibrationPercentile: number;
@@ -101,11 +101,7 @@ export interface Config {
   guardMethod: 'mahalanobis' | 'knn';
   guardPercentile: number;
 
-  /**
-   * Stage 2, notebook 06 (lib/finetune): unfreeze conv5_block3 (or the whole conv5 stage), BN kept
-   * in inference mode (folded), and train it with the head at a low learning rate. `enabled`
-   * (default on; CXR_FINETUNE=0 turns it off) makes `npm start` run notebook 06.
-   */
+  /** Stage 2, notebook 06 (lib/finetune); `enabled` (default on, CXR_FINETUNE=0 off): npm start runs it. */
   finetune: {
     enabled: boolean;
     block: 'conv5_block3' | 'conv5';
@@ -121,6 +117,8 @@ export interface Config {
 
   /** Explanations and the shortcut audit (notebook 05, npm run explain): see lib/explain. */
   explain: ExplainSettings;
+  /** Image preprocessing: `mitigation` (CXR_MITIGATION) switches a shortcut mitigation on (core/preprocessing.ts). */
+  preprocessing: PreprocessingSettings;
 
   /** Where data products (weights, feature cache) and run outputs go. */
   weightsDir: string;
@@ -204,6 +202,7 @@ export const articleDefaults: Config = {
     lungMaskDir: undefined,
     sanityThreshold: 0.5,
   },
+  preprocessing: defaultPreprocessing,
 
   weightsDir: path.join(projectRoot, 'data', 'weights'),
   cacheDir: path.join(projectRoot, 'data', 'cache'),
@@ -211,8 +210,9 @@ export const articleDefaults: Config = {
 };
 
 export type ConfigOverrides = Partial<
-  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'finetune' | 'explain'>
+  Omit<Config, 'earlyStopping' | 'reduceLearningRate' | 'duplicates' | 'finetune' | 'explain' | 'preprocessing'>
 > & {
+  preprocessing?: Partial<PreprocessingSettings>;
   finetune?: Partial<Config['finetune']>;
   explain?: Partial<ExplainSettings>;
   earlyStopping?: Partial<Config['earlyStopping']>;
@@ -243,6 +243,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.CXR_FINETUNE_EPOCHS)
     overrides.finetune = { ...overrides.finetune, epochs: wholeNumber(env, 'CXR_FINETUNE_EPOCHS') };
   if (env.CXR_ENSEMBLE_SIZE) overrides.ensembleSize = wholeNumber(env, 'CXR_ENSEMBLE_SIZE');
+  if (env.CXR_MITIGATION) overrides.preprocessing = { mitigation: env.CXR_MITIGATION as MitigationName };
   const explain: Partial<ExplainSettings> = {};
   if (env.CXR_LUNG_MASKS) explain.lungMaskDir = path.resolve(env.CXR_LUNG_MASKS);
   if (env.CXR_EXPLAIN_SAMPLE_PER_CLASS) explain.samplePerClass = wholeNumber(env, 'CXR_EXPLAIN_SAMPLE_PER_CLASS');
@@ -313,18 +314,18 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       duplicates: { ...config.duplicates, ...stripUndefined(layer.duplicates ?? {}) },
       finetune: { ...config.finetune, ...stripUndefined(layer.finetune ?? {}) },
       explain: { ...config.explain, ...stripUndefined(layer.explain ?? {}) },
+      preprocessing: { ...config.preprocessing, ...stripUndefined(layer.preprocessing ?? {}) },
     } as Config;
   }
   checkTrainingSettings(config);
+  checkPreprocessing(config.preprocessing);
   return config;
 }
 
 /**
- * Backbone batch size per tfjs backend, for featureBatchSize 'auto'. On the CPU (wasm, cpu, and
- * ONNX Runtime beside them) 8 was the fastest measured here; on a GPU larger batches keep it busy
- * (32 images of 224x224 need about 3 GB of activations in float32: safe on an 8 GB card; not
- * measured here). The head's training batch (batchSize) is not backend-dependent: it is the
- * article's 64, a setting that changes the results, and the head trains in seconds anyway.
+ * Backbone batch size per tfjs backend, for featureBatchSize 'auto': 8 was the fastest measured on
+ * the CPU here; on a GPU larger batches keep it busy (32 images need about 3 GB in float32; not
+ * measured). The head's training batch (batchSize) stays the article's 64 on every backend.
  */
 export const featureBatchSizes: Record<BackendName, number> = {
   'tensorflow-gpu': 32,

@@ -55,6 +55,8 @@ export function outputPaths(config: { outputsDir: string }) {
     study: path.join(folder, 'study.json'),
     /** The chosen recipe over several split seeds (notebook 03b). */
     robustness: path.join(folder, 'robustness.json'),
+    /** npm run mitigations: each shortcut mitigation over split seeds and in the shortcut audit (notebook 05). */
+    mitigations: path.join(folder, 'mitigations.json'),
     report: path.join(folder, 'report.html'),
     figures,
     figure: (name: FigureName) => path.join(figures, `${name}.png`),

@@ -6,6 +6,8 @@ import * as fs from 'fs';
 import sharp from 'sharp';
 import { imageSize } from '../core/contracts';
 import { ImageDecodeError } from '../core/errors';
+import type { PreprocessingSettings } from '../core/preprocessing';
+import { applyMitigation, cropBox } from './mitigations';
 
 /** ImageNet mean in BGR order, as Keras' preprocess_input(mode="caffe") subtracts it. */
 export const caffeMeanBgr = [103.939, 116.779, 123.68] as const;
@@ -23,8 +25,14 @@ sharp.concurrency(1);
 /**
  * Decodes and resizes like Keras' flow_from_directory: stretched to size x size (no aspect
  * preservation), nearest-neighbour interpolation, alpha dropped, grey copied to three channels.
+ * With a mitigation (config.preprocessing), the border is cropped before the resize, or the resized
+ * image masked or equalised (lib/data/mitigations.ts).
  */
-export async function loadImageRgb(filePath: string, size = imageSize): Promise<RgbImage> {
+export async function loadImageRgb(
+  filePath: string,
+  size = imageSize,
+  preprocessing?: PreprocessingSettings,
+): Promise<RgbImage> {
   let stats: fs.Stats;
   try {
     stats = fs.statSync(filePath);
@@ -34,17 +42,25 @@ export async function loadImageRgb(filePath: string, size = imageSize): Promise<
   if (!stats.isFile()) throw new ImageDecodeError('is not a file', filePath);
   if (stats.size === 0) throw new ImageDecodeError('is an empty (zero-byte) file', filePath);
   try {
-    const { data, info } = await sharp(filePath, { failOn: 'error', limitInputPixels: 100_000_000 })
+    let decoded = sharp(filePath, { failOn: 'error', limitInputPixels: 100_000_000 })
       .rotate() // honour EXIF orientation
       .toColourspace('srgb')
-      .removeAlpha()
+      .removeAlpha();
+    if (preprocessing?.mitigation === 'crop-border') {
+      // Cropped in a second pass: the crop box is a fraction of the image as oriented and decoded.
+      const whole = await decoded.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      const raw = { width: whole.info.width, height: whole.info.height, channels: whole.info.channels };
+      decoded = sharp(whole.data, { raw: raw }).extract(cropBox(raw.width, raw.height, preprocessing.cropFraction));
+    }
+    const { data, info } = await decoded
       .resize(size, size, { fit: 'fill', kernel: 'nearest' })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== size || info.height !== size) {
       throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
     }
-    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), width: size, height: size };
+    const rgb = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    return { rgb: preprocessing ? await applyMitigation(rgb, size, preprocessing) : rgb, width: size, height: size };
   } catch (error) {
     throw new ImageDecodeError(`cannot be read as an image (${describeSharpError(error)})`, filePath);
   }

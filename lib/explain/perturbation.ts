@@ -70,6 +70,8 @@ export interface OcclusionResult {
   baseProbability: number;
   /** Pooled features of every occluded image (reusable with other heads: the backbone is frozen). */
   occludedFeatures: Float32Array;
+  /** Pooled features of the unoccluded image. */
+  basePooled: Float32Array;
   positions: { x: number; y: number }[];
 }
 
@@ -124,15 +126,23 @@ export async function occlusionMap(
   classIndex: number,
   settings: OcclusionSettings,
   batchSize = 16,
+  cached?: Float32Array,
 ): Promise<OcclusionResult> {
   const { images, positions } = occludedImages(input, settings);
-  const base = headClassProbabilities(head, await engine.pooledFeatures(input, 1), classIndex)[0];
-  const occludedFeatures = await pooledInBatches(engine, images, positions.length, batchSize);
+  const basePooled = await engine.pooledFeatures(input, 1);
+  const base = headClassProbabilities(head, basePooled, classIndex)[0];
+  // The occluded images do not depend on the head: a cache of their features (same image, patch
+  // and stride) saves the backbone passes, the bulk of the explanation checks' cost.
+  const occludedFeatures =
+    cached?.length === positions.length * featureLength
+      ? cached
+      : await pooledInBatches(engine, images, positions.length, batchSize);
   const drops = headClassProbabilities(head, occludedFeatures, classIndex).map((p) => base - p);
   return {
     raw: occlusionFromDrops(drops, positions, settings.patch),
     baseProbability: base,
     occludedFeatures,
+    basePooled,
     positions,
   };
 }

@@ -10,6 +10,7 @@ import { writeFileAtomicSync, writeJsonAtomicSync } from '../core/atomic';
 import { classKey } from '../core/classes';
 import { featureLength } from '../core/contracts';
 import { ModelFileError } from '../core/errors';
+import type { PreprocessingSettings } from '../core/preprocessing';
 import { fileSystemHandler } from '../core/tfjsFiles';
 import { guardFile, readGuardFiles, SavedGuard, writeGuardFiles } from './guardStore';
 import type { Guard } from './ood';
@@ -21,7 +22,10 @@ export interface SavedModelInfo {
   /** Index of the positive class for screening metrics (COVID). */
   positiveClass: number;
   weightsFingerprint: string;
+  /** The preprocessing's name (core/preprocessing.ts preprocessingName); the article's for older models. */
   preprocessing: string;
+  /** The preprocessing settings the head was trained with (shortcut mitigation); absent in older models. */
+  preprocessingSettings?: PreprocessingSettings;
   imageSize: number;
   /** Decision threshold on the positive class probability chosen on validation data, if any. */
   threshold?: number;

@@ -17,7 +17,8 @@ import { describeError } from '../core/errors';
 import { absolutePath, DatasetSplit, LabelledImage } from '../data/dataset';
 import { caffePreprocess, loadImageRgb } from '../data/images';
 import { checkMaskFolder, loadLungMask, maskFileFor } from '../data/masks';
-import { contentHash, FeatureCache, precisionOf, preprocessingVersion } from '../backbone/featureCache';
+import { contentHash, FeatureCache, precisionOf } from '../backbone/featureCache';
+import { preprocessingName } from '../core/preprocessing';
 import { preprocessedBatches } from '../backbone/featurePipeline';
 import { weightsFingerprint } from '../backbone/weights';
 import { camsFromConvMap, ConvCamMethodName, convCamMethodNames } from '../explain/cams';
@@ -124,7 +125,10 @@ async function camEnergyPassWork(
   const progress = createProgress('CAMs of the test set', files.length);
   let done = 0;
   const skipped: string[] = [];
-  for await (const batch of preprocessedBatches(files, { batchSize: featureBatch(config) })) {
+  for await (const batch of preprocessedBatches(files, {
+    batchSize: featureBatch(config),
+    preprocessing: backbone.preprocessing,
+  })) {
     stopIfInterrupted(undefined, () => `the CAM pass was interrupted after ${done} of ${files.length} test images`);
     skipped.push(...batch.skipped.map((entry) => `${entry.file} (${entry.reason})`));
     const maps = batch.count ? await backbone.engine.convMaps(batch.input, batch.count) : new Float32Array(0);
@@ -228,7 +232,7 @@ async function alteredFeatures(
     );
     const batch = missing.slice(start, start + featureBatch(config));
     const input = new Float32Array(batch.length * valuesPerImage);
-    const images = await Promise.all(batch.map((item) => loadImageRgb(item.file, imageSize)));
+    const images = await Promise.all(batch.map((item) => loadImageRgb(item.file, imageSize, backbone.preprocessing)));
     images.forEach((image, row) =>
       caffePreprocess(blackOut(image.rgb, batch[row].mask, mode), input, row * valuesPerImage),
     );
@@ -289,7 +293,7 @@ async function regionAccuracyAuditWork(
       await alteredFeatures(
         items,
         mode,
-        `${preprocessingVersion}+${name}-${mode}`,
+        `${preprocessingName(backbone.preprocessing)}+${name}-${mode}`,
         config,
         backbone,
         `${region}: ${mode}`,

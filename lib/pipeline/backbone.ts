@@ -8,6 +8,7 @@ import { Config, resolveFeatureBatchSize } from '../core/config';
 import { outputPaths } from '../core/paths';
 import { FeatureEngine } from '../core/contracts';
 import { UserFacingError } from '../core/errors';
+import { describePreprocessing, PreprocessingSettings, preprocessingName } from '../core/preprocessing';
 import { absolutePath, loadSplit } from '../data/dataset';
 import { createFeatureEngine, defaultEngine, LazyFeatureEngine } from '../backbone/engine';
 import { FeatureCache, precisionOf } from '../backbone/featureCache';
@@ -24,7 +25,10 @@ export interface Backbone {
   batchSize: number;
   /** Starts on first use: a run whose features are all cached never loads the backbone. */
   engine: LazyFeatureEngine;
+  /** The features of config.preprocessing (its name keys the file). */
   cache: FeatureCache;
+  /** config.preprocessing: every image this backbone sees goes through it. */
+  preprocessing: PreprocessingSettings;
 }
 
 type Log = (line: string) => void;
@@ -63,19 +67,27 @@ export async function openBackbone(config: Config, log: Log = console.log, model
   const backend = await initBackend(config.backend, log);
   const weights = await ensureWeights(config.weightsDir, log);
   const batchSize = resolveFeatureBatchSize(config.featureBatchSize, backend);
+  const preprocessing = config.preprocessing;
   if (modelFolder && isFinetunedModel(modelFolder)) {
+    if (preprocessing.mitigation !== 'none')
+      throw new UserFacingError(
+        `fine-tuned models use the article's preprocessing only; this config asks for ${describePreprocessing(preprocessing)}`,
+        modelFolder,
+      );
     const options = { engine: config.engine, backend: config.backend, log };
     const block = readBlockDescription(modelFolder);
     const engine = new LazyFeatureEngine(() => createFinetunedEngine(weights, modelFolder, options), config.engine);
     const key = `${weightsFingerprint(weights)}-${block.block}-${block.sha256.slice(0, 12)}`;
-    return { weights, batchSize, engine, cache: FeatureCache.open(config.cacheDir, key) };
+    return { weights, batchSize, engine, cache: FeatureCache.open(config.cacheDir, key), preprocessing };
   }
   const int8 = int8BuildOptions(config);
   const options = { engine: config.engine, backend: config.backend, int8: int8, log };
   const expected = defaultEngine(backend, config.engine).engine;
   const engine = new LazyFeatureEngine(() => createFeatureEngine(weights, options), expected);
-  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights), precisionOf(expected));
-  return { weights, batchSize, engine, cache };
+  const name = preprocessingName(preprocessing);
+  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(weights), precisionOf(expected), name);
+  if (preprocessing.mitigation !== 'none') log(`preprocessing: ${describePreprocessing(preprocessing)}`);
+  return { weights, batchSize, engine, cache, preprocessing };
 }
 
 /** Features of the split saved by notebook 01; computes only what the cache lacks. */
@@ -86,6 +98,7 @@ export async function splitFeatures(config: Config, backbone: Backbone): Promise
     cache: backbone.cache,
     batchSize: backbone.batchSize,
     progress: createProgress,
+    preprocessing: backbone.preprocessing,
   });
 }
 
@@ -93,10 +106,11 @@ export async function splitFeatures(config: Config, backbone: Backbone): Promise
 export function imageFeatures(
   files: string[],
   config: Config,
-  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize'>,
+  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize' | 'preprocessing'>,
   label = 'features',
 ): Promise<ExtractionResult> {
-  const options = { engine: backbone.engine, cache: backbone.cache, batchSize: backbone.batchSize };
+  const { engine, cache, batchSize, preprocessing } = backbone;
+  const options = { engine: engine, cache: cache, batchSize: batchSize, preprocessing: preprocessing };
   return extractFeatures(files, { ...options, label, progress: createProgress });
 }
 

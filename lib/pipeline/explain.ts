@@ -9,10 +9,14 @@ import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { Config } from '../core/config';
 import { outputPaths } from '../core/paths';
-import { convMapShape, imageSize } from '../core/contracts';
+import { convMapShape, featureLength, imageSize } from '../core/contracts';
+import { createHash } from 'crypto';
+import { contentHash, FeatureCache, precisionOf } from '../backbone/featureCache';
+import { weightsFingerprint } from '../backbone/weights';
 import { createRandom, shuffled } from '../core/random';
 import { DatasetSplit, LabelledImage } from '../data/dataset';
 import { loadImageRgb } from '../data/images';
+import { preprocessingName, PreprocessingSettings } from '../core/preprocessing';
 import {
   camMethodLabels,
   CamMethodName,
@@ -118,6 +122,7 @@ async function measureFaithfulnessWork(
   const inner = config.explain.fractions;
   const grey = await engine.pooledFeatures(new Float32Array(imageSize * imageSize * 3), 1);
   const occlusionFiles = new Set(sample.occlusion.map((image) => image.file));
+  const occlusionCache = occludedFeatureCache(config, backbone);
   const areas = new Map<ScoredMap, { deletion: number[]; insertion: number[]; curves: number[][][] }>();
   const occlusionRecords: OcclusionRecord[] = [];
   const images = sample.perClass.flat().filter((image) => pass.kept.has(image.file));
@@ -129,12 +134,14 @@ async function measureFaithfulnessWork(
     const label = image.label;
     const maps = new Map<ScoredMap, Float32Array>(convCamMethodNames.map((method) => [method, kept.heatmaps[method]]));
     if (occlusionFiles.has(image.file)) {
-      const occlusion = await occlusionMap(kept.input, engine, model.head, label, config.explain.occlusion, 32);
+      const cached = occlusionCache.read(kept.file);
+      const settings = config.explain.occlusion;
+      const occlusion = await occlusionMap(kept.input, engine, model.head, label, settings, 32, cached);
+      if (!cached) occlusionCache.write(kept.file, occlusion.occludedFeatures);
       const heatmap = finishCam(occlusion.raw, imageSize, imageSize, imageSize);
       maps.set('occlusion', heatmap);
-      const pooled = await engine.pooledFeatures(kept.input, 1);
-      occlusionRecords.push({ kept, heatmap, pooled, ...occlusion });
-      passes += occlusion.positions.length + 2;
+      occlusionRecords.push({ kept, heatmap, pooled: occlusion.basePooled, ...occlusion });
+      passes += (cached ? 0 : occlusion.positions.length) + 1;
     }
     const random = createRandom(config.seed + index);
     maps.set(
@@ -295,12 +302,13 @@ async function sanityChecksWork(
 export async function methodComparisonGrid(
   records: OcclusionRecord[],
   classNames: string[],
+  preprocessing?: PreprocessingSettings,
   perClass = 2,
 ): Promise<Buffer> {
   const rows: GridRow[] = [];
   for (const label of classNames.keys()) {
     for (const record of records.filter((r) => r.kept.image.label === label).slice(0, perClass)) {
-      const picture = await loadImageRgb(record.kept.file, imageSize);
+      const picture = await loadImageRgb(record.kept.file, imageSize, preprocessing);
       const probability = record.kept.probabilities[label].toFixed(3);
       const cells = [
         { rgb: picture.rgb, width: imageSize, height: imageSize, caption: `P(${classNames[label]}) ${probability}` },
@@ -319,7 +327,7 @@ export async function methodComparisonGrid(
 export interface Explanations {
   generatedAt: string;
   /** trainedAt and split: which saved model these explanations are of (lib/core/provenance). */
-  model: { folder: string; recipe?: unknown; trainedAt?: string; split?: string };
+  model: { folder: string; recipe?: unknown; trainedAt?: string; split?: string; preprocessing?: string };
   sample: { perClass: Record<string, number>; occlusionImages: number; notes: string[] };
   settings: Config['explain'];
   faithfulness: FaithfulnessResult['methods'];
@@ -356,3 +364,40 @@ export const measureFaithfulness = (...args: Parameters<typeof measureFaithfulne
 /** sanityChecks, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
 export const sanityChecks = (...args: Parameters<typeof sanityChecksWork>) =>
   interruptible(() => sanityChecksWork(...args), { finished: 'the sanity checks' });
+
+/**
+ * The occluded images' pooled features, cached per image file content, patch, stride and
+ * preprocessing: they do not depend on the head, so a re-run (or a retrained head) skips the 169
+ * backbone passes per image.
+ */
+function occludedFeatureCache(config: Config, backbone: Backbone) {
+  const { patch, stride } = config.explain.occlusion;
+  const name = `${preprocessingName(backbone.preprocessing)}+occlusion-p${patch}-s${stride}`;
+  const precision = precisionOf(backbone.engine.name);
+  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(backbone.weights), precision, name);
+  const key = (hash: string, index: number) => createHash('sha1').update(`${hash}:${index}`).digest('hex');
+  return {
+    read(file: string): Float32Array | undefined {
+      const hash = contentHash(file);
+      const rows: Float32Array[] = [];
+      for (let index = 0; ; index++) {
+        const record = cache.get(key(hash, index));
+        if (!record) break;
+        rows.push(record.features);
+      }
+      if (rows.length === 0) return undefined;
+      const features = new Float32Array(rows.length * featureLength);
+      rows.forEach((row, index) => features.set(row, index * featureLength));
+      return features;
+    },
+    write(file: string, features: Float32Array): void {
+      const hash = contentHash(file);
+      const count = features.length / featureLength;
+      const records = Array.from({ length: count }, (_, index) => ({
+        hash: key(hash, index),
+        features: features.slice(index * featureLength, (index + 1) * featureLength),
+      }));
+      cache.add(records, backbone.engine.name);
+    },
+  };
+}

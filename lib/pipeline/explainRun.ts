@@ -44,7 +44,7 @@ export async function saveExplanationFigures(
   pass: CamPass,
   faithfulness: FaithfulnessResult,
 ): Promise<Record<string, Buffer>> {
-  const grid = await methodComparisonGrid(faithfulness.occlusionRecords, classNames);
+  const grid = await methodComparisonGrid(faithfulness.occlusionRecords, classNames, config.preprocessing);
   const curves = faithfulnessCharts(faithfulness.methods, methodLabels);
   const shares = Object.fromEntries(
     convCamMethodNames.map((method) => [
@@ -92,6 +92,7 @@ export function assembleExplanations(
       recipe: model.info.settings.recipe,
       trainedAt: model.info.trainedAt,
       split: model.info.split,
+      preprocessing: model.info.preprocessing,
     },
     sample: {
       perClass: Object.fromEntries(sample.perClass.map((images, label) => [split.classNames[label], images.length])),

@@ -8,6 +8,8 @@ import { writeJsonAtomicSync } from '../core/atomic';
 import { currentBackend } from '../core/backend';
 import { Config, resolveFeatureBatchSize } from '../core/config';
 import { outputPaths } from '../core/paths';
+import { UserFacingError } from '../core/errors';
+import { describePreprocessing } from '../core/preprocessing';
 import type { FeatureSet } from '../core/contracts';
 import { imageSize } from '../core/contracts';
 import { loadSplit, SplitName } from '../data/dataset';
@@ -39,6 +41,12 @@ export function finetuneSettings(config: Config): FinetuneSettings {
     reducePatience: config.finetune.reducePatience,
   };
   checkFinetuneSettings(settings);
+  // The block inputs are cached for the article's preprocessing only.
+  if (config.preprocessing.mitigation !== 'none')
+    throw new UserFacingError(
+      `fine-tuning (notebook 06) supports only the article's preprocessing; this config switches on ` +
+        `${describePreprocessing(config.preprocessing)}: set preprocessing.mitigation to 'none' (unset CXR_MITIGATION)`,
+    );
   return settings;
 }
 

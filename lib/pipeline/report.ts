@@ -23,6 +23,8 @@ const evaluationFigures = new Set<FigureName>([
   'confusion-matrix-argmax',
   'confusion-matrix-chosen-threshold',
 ]);
+import { mitigationTable, savedMitigations, summarizeMitigations } from './mitigations';
+import { htmlTable } from '../view/display';
 
 /** Figures of the run's report, in order, with their titles. */
 const runFigures: [FigureName, string][] = [
@@ -135,6 +137,15 @@ export async function writeRunReport(config: Config): Promise<string> {
   const sections = fs.existsSync(paths.explanations)
     ? explanationSections(JSON.parse(fs.readFileSync(paths.explanations, 'utf8')) as Explanations)
     : [];
+  const mitigations = savedMitigations(config);
+  if (mitigations) {
+    const table = mitigationTable(summarizeMitigations(mitigations));
+    const note = `Recipe ${mitigations.recipe}, ${mitigations.ensembleSize} head(s), split seeds ${mitigations.splitSeeds.join(', ')} (mean ± sd); audit on the first split. Choose on the validation columns; the test columns are reported, never used to choose.`;
+    sections.push({
+      title: 'Shortcut mitigations (npm run mitigations)',
+      html: htmlTable(table.header, table.rows) + `<p class="note">${escapeHtml(note)}</p>`,
+    });
+  }
   return writeEvaluationReport(paths.report, title, metrics, figures, sections, warnings);
 }
 

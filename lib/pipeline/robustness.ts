@@ -10,7 +10,7 @@ import { Config } from '../core/config';
 import { interruptible, withInterruptDetail } from '../core/interrupt';
 import { outputPaths } from '../core/paths';
 import { FeatureSet } from '../core/contracts';
-import { LabelledImage, splitCounts, SplitName, splitNames } from '../data/dataset';
+import { DatasetSplit, LabelledImage, splitCounts, SplitName, splitNames } from '../data/dataset';
 import { DuplicateGroup } from '../data/duplicates';
 import { resolveCrossSplitDuplicates } from '../data/crossSplit';
 import { absolutePath } from '../data/dataset';
@@ -53,11 +53,16 @@ function duplicateGroups(config: Config): DuplicateGroup[] {
 }
 
 /** Features of the split made with seed splitSeed (the config's subset and fractions). */
-async function featuresForSplitSeed(
+export async function featuresForSplitSeed(
   config: Config,
-  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize'>,
+  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize' | 'preprocessing'>,
   splitSeed: number,
-): Promise<{ sets: Record<SplitName, FeatureSet>; counts: Record<SplitName, number>; classNames: string[] }> {
+): Promise<{
+  sets: Record<SplitName, FeatureSet>;
+  counts: Record<SplitName, number>;
+  classNames: string[];
+  split: DatasetSplit;
+}> {
   const split = splitByConfig(loadDataset(config), { ...config, seed: splitSeed }, () => undefined);
   const parts = Object.fromEntries(splitNames.map((name) => [name, split[name]])) as Record<SplitName, LabelledImage[]>;
   const resolved = resolveCrossSplitDuplicates(parts, duplicateGroups(config), {
@@ -68,8 +73,9 @@ async function featuresForSplitSeed(
     engine: backbone.engine,
     cache: backbone.cache,
     batchSize: backbone.batchSize,
+    preprocessing: backbone.preprocessing,
   });
-  return { sets: features.sets, counts: splitCounts(guarded), classNames: features.classNames };
+  return { sets: features.sets, counts: splitCounts(guarded), classNames: features.classNames, split: guarded };
 }
 
 /**
@@ -79,7 +85,7 @@ async function featuresForSplitSeed(
  */
 export async function robustnessOverSplits(
   config: Config,
-  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize'>,
+  backbone: Pick<Backbone, 'engine' | 'cache' | 'batchSize' | 'preprocessing'>,
   splitSeeds: number[],
   options: { ensembleSizes?: number[]; positiveClass?: number; onSplit?: (run: SplitRun) => void } = {},
 ): Promise<Robustness> {

@@ -11,7 +11,7 @@ import { outputPaths } from '../core/paths';
 import { fileDigest } from '../core/provenance';
 import { FeatureSet, imageSize } from '../core/contracts';
 import { withInterruptDetail } from '../core/interrupt';
-import { preprocessingVersion } from '../backbone/featureCache';
+import { preprocessingName } from '../core/preprocessing';
 import { weightsFingerprint, WeightsPaths } from '../backbone/weights';
 import { memberSeeds, trainHeads } from '../head/ensemble';
 import { readModelInfo, saveHead, SavedModelInfo } from '../head/modelStore';
@@ -142,7 +142,8 @@ export async function saveModel(
     classNames,
     positiveClass: positiveClassIndex(classNames),
     weightsFingerprint: weightsFingerprint(weights),
-    preprocessing: preprocessingVersion,
+    preprocessing: preprocessingName(config.preprocessing),
+    preprocessingSettings: config.preprocessing,
     imageSize,
     trainedAt: new Date().toISOString(),
     ...(split ? { split } : {}),
