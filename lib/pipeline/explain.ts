@@ -9,14 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import { writeJsonAtomicSync } from '../core/atomic';
 import { Config } from '../core/config';
 import { outputPaths } from '../core/paths';
-import { convMapShape, featureLength, imageSize } from '../core/contracts';
-import { createHash } from 'crypto';
-import { contentHash, FeatureCache, precisionOf } from '../backbone/featureCache';
-import { weightsFingerprint } from '../backbone/weights';
+import { convMapShape, imageSize } from '../core/contracts';
 import { createRandom, shuffled } from '../core/random';
 import { DatasetSplit, LabelledImage } from '../data/dataset';
 import { loadImageRgb } from '../data/images';
-import { preprocessingName, PreprocessingSettings } from '../core/preprocessing';
+import { PreprocessingSettings } from '../core/preprocessing';
 import {
   camMethodLabels,
   CamMethodName,
@@ -48,6 +45,7 @@ import { createProgress } from '../view/progress';
 import type { CamPass, KeptImage, RegionAudit } from './audit';
 import { Backbone, splitFeatures } from './backbone';
 import type { OpenedModel } from './model';
+import { occludedFeatureCache } from './occlusionCache';
 
 type Log = (line: string) => void;
 /** The methods scored for faithfulness, with a random map as the floor to beat. */
@@ -364,40 +362,3 @@ export const measureFaithfulness = (...args: Parameters<typeof measureFaithfulne
 /** sanityChecks, stopped by Kernel > Interrupt or Ctrl-C (see core/interrupt). */
 export const sanityChecks = (...args: Parameters<typeof sanityChecksWork>) =>
   interruptible(() => sanityChecksWork(...args), { finished: 'the sanity checks' });
-
-/**
- * The occluded images' pooled features, cached per image file content, patch, stride and
- * preprocessing: they do not depend on the head, so a re-run (or a retrained head) skips the 169
- * backbone passes per image.
- */
-function occludedFeatureCache(config: Config, backbone: Backbone) {
-  const { patch, stride } = config.explain.occlusion;
-  const name = `${preprocessingName(backbone.preprocessing)}+occlusion-p${patch}-s${stride}`;
-  const precision = precisionOf(backbone.engine.name);
-  const cache = FeatureCache.open(config.cacheDir, weightsFingerprint(backbone.weights), precision, name);
-  const key = (hash: string, index: number) => createHash('sha1').update(`${hash}:${index}`).digest('hex');
-  return {
-    read(file: string): Float32Array | undefined {
-      const hash = contentHash(file);
-      const rows: Float32Array[] = [];
-      for (let index = 0; ; index++) {
-        const record = cache.get(key(hash, index));
-        if (!record) break;
-        rows.push(record.features);
-      }
-      if (rows.length === 0) return undefined;
-      const features = new Float32Array(rows.length * featureLength);
-      rows.forEach((row, index) => features.set(row, index * featureLength));
-      return features;
-    },
-    write(file: string, features: Float32Array): void {
-      const hash = contentHash(file);
-      const count = features.length / featureLength;
-      const records = Array.from({ length: count }, (_, index) => ({
-        hash: key(hash, index),
-        features: features.slice(index * featureLength, (index + 1) * featureLength),
-      }));
-      cache.add(records, backbone.engine.name);
-    },
-  };
-}
