@@ -9,7 +9,7 @@ import { buildHead, SeededDropout } from '../lib/head/head';
 import { loadHead, saveHead } from '../lib/head/modelStore';
 import { evaluateHead, predictHead } from '../lib/head/predict';
 import { gradCamMap } from '../lib/explain/gradcam';
-import { pick, realFeatureSet } from './featureFixtures';
+import { realTrainValidation } from './featureFixtures';
 import { temporaryFolder, tfReady } from './helpers';
 
 const info = {
@@ -29,12 +29,7 @@ describe('ensemble, dropout and weight decay: heads as one model', function () {
 
   before(async () => {
     await tfReady();
-    const all = await realFeatureSet(12);
-    train = pick(
-      all,
-      [...Array(8).keys()].flatMap((i) => [i, 12 + i]),
-    );
-    validation = pick(all, [8, 9, 10, 11, 20, 21, 22, 23]);
+    ({ train, validation } = await realTrainValidation());
   });
 
   it('the member seeds are seed, seed+1, ...', () => {

@@ -49,3 +49,18 @@ export function pick(set: FeatureSet, indices: number[]): FeatureSet {
   indices.forEach((index, row) => features.set(set.features.subarray(index * 2048, (index + 1) * 2048), row * 2048));
   return { features, labels: indices.map((index) => set.labels[index]) };
 }
+
+/**
+ * 12 real X-rays per class split for head training: 8 + 8 for training, 4 + 4 for validation
+ * (realFeatureSet(12): indices 0-11 COVID, 12-23 NORMAL).
+ */
+export async function realTrainValidation(): Promise<{ train: FeatureSet; validation: FeatureSet }> {
+  const all = await realFeatureSet(12);
+  return {
+    train: pick(
+      all,
+      [...Array(8).keys()].flatMap((i) => [i, 12 + i]),
+    ),
+    validation: pick(all, [8, 9, 10, 11, 20, 21, 22, 23]),
+  };
+}

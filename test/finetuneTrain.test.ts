@@ -76,6 +76,18 @@ async function trainTiny(backend: string): Promise<Float32Array[]> {
   }
 }
 
+/** The head's saved info for the save/load tests (fields the store needs, nothing more). */
+function headInfo() {
+  return {
+    classNames: ['COVID', 'NORMAL'],
+    positiveClass: 0,
+    weightsFingerprint: 'abc',
+    preprocessing: 'p',
+    imageSize: 224,
+    trainedAt: new Date().toISOString(),
+    settings: {},
+  };
+}
 describe('fine-tuning: training loop, saved model, engines', () => {
   before(tfReady);
 
@@ -106,15 +118,7 @@ describe('fine-tuning: training loop, saved model, engines', () => {
     const folder = path.join(temporaryFolder('finetuned'), 'model');
     const block = tinyBlock();
     const head = buildHead({ hiddenUnits: [16], classCount: 2, seed: 3 });
-    const info = {
-      classNames: ['COVID', 'NORMAL'],
-      positiveClass: 0,
-      weightsFingerprint: 'abc',
-      preprocessing: 'p',
-      imageSize: 224,
-      trainedAt: new Date().toISOString(),
-      settings: {},
-    };
+    const info = headInfo();
     await saveFinetuned(folder, block, head, info);
     const loaded = loadFinetunedBlock(folder);
     block.variables.forEach((variable, index) =>
@@ -140,15 +144,7 @@ describe('fine-tuning: training loop, saved model, engines', () => {
     // A "fine-tuned" block: the ImageNet one, visibly changed.
     block.convs[1].kernel.assign(tf.tidy(() => tf.mul(block.convs[1].kernel, 1.1) as tf.Tensor4D));
     const head = buildHead({ hiddenUnits: [16], classCount: 2, seed: 3 });
-    const info = {
-      classNames: ['COVID', 'NORMAL'],
-      positiveClass: 0,
-      weightsFingerprint: 'abc',
-      preprocessing: 'p',
-      imageSize: 224,
-      trainedAt: new Date().toISOString(),
-      settings: {},
-    };
+    const info = headInfo();
     await saveFinetuned(folder, block, head, info);
     disposeBlock(block);
     head.dispose();

@@ -9,7 +9,7 @@ import { buildHead } from '../lib/head/head';
 import { trainHeads } from '../lib/head/ensemble';
 import { trainHead } from '../lib/head/train';
 import { loadConfig } from '../lib/core/config';
-import { pick, realFeatureSet, sharedEngine } from './featureFixtures';
+import { realTrainValidation, sharedEngine } from './featureFixtures';
 import { someXrays, temporaryFolder, tfReady } from './helpers';
 
 /** Sends this process the signal Jupyter sends the kernel on Kernel > Interrupt (and a terminal on Ctrl-C). */
@@ -106,12 +106,7 @@ describe('interrupt: Kernel > Interrupt and Ctrl-C stop long work within one bat
 
     before(async () => {
       await tfReady();
-      const all = await realFeatureSet(12);
-      train = pick(
-        all,
-        [...Array(8).keys()].flatMap((i) => [i, 12 + i]),
-      );
-      validation = pick(all, [8, 9, 10, 11, 20, 21, 22, 23]);
+      ({ train, validation } = await realTrainValidation());
     });
 
     it('trainHead: SIGINT in epoch 3 stops after that batch, one-line error, no tensor left behind', async () => {

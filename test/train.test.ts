@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../lib/core/config';
 import { buildHead } from '../lib/head/head';
 import { batchesPerEpoch, createOptimizer, EpochLog, oneHot, trainHead } from '../lib/head/train';
-import { pick, realFeatureSet } from './featureFixtures';
+import { realTrainValidation } from './featureFixtures';
 import { tfReady } from './helpers';
 import { argmax, evaluateHead, predictHead } from '../lib/head/predict';
 import { FeatureSet } from '../lib/core/contracts';
@@ -27,13 +27,7 @@ describe('train: the head on real backbone features, Keras-style', function () {
 
   before(async () => {
     await tfReady();
-    const all = await realFeatureSet(12);
-    // someXrays(12): indices 0-11 COVID, 12-23 NORMAL.
-    train = pick(
-      all,
-      [...Array(8).keys()].flatMap((i) => [i, 12 + i]),
-    );
-    validation = pick(all, [8, 9, 10, 11, 20, 21, 22, 23]);
+    ({ train, validation } = await realTrainValidation());
   });
 
   it("batches per epoch: the article's n // batch_size, at least 1", () => {
